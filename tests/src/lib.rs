@@ -1,3 +1,47 @@
 //! Helpers for black-box tests that start the real `berth` binary.
+//!
+//! The tests in `tests/tests/` never link the server: they run the `berth`
+//! executable the way a user does and speak to it over TCP or read its output.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root (the folder holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> &'static Path {
+    // CARGO_MANIFEST_DIR is `<root>/tests` for this crate.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| Path::new("."))
+}
+
+/// Path of the `berth` executable, built once per test process.
+///
+/// `BERTH_BIN` overrides it. Otherwise `cargo build --bin berth` is run in the
+/// same profile as the tests (cargo does not build other packages' binaries for
+/// a test crate), and the binary beside the test executable's `deps/` is used.
+pub fn berth_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("BERTH_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("test executable path");
+        // <target>/<profile>/deps/<test-exe>
+        let profile_dir =
+            exe.parent().and_then(Path::parent).expect("test executable is in <profile>/deps");
+        let target_dir = profile_dir.parent().expect("profile dir is in the target dir");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "--quiet", "-p", "server", "--bin", "berth", "--target-dir"])
+            .arg(target_dir);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for berth");
+        assert!(status.success(), "cargo build --bin berth failed");
+        profile_dir.join("berth")
+    })
+}
