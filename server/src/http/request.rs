@@ -1,0 +1,1 @@
+//! Request-line and header parsing (RFC 9112 §2-§6).
