@@ -1,0 +1,595 @@
+//! THE table of directives, and the setter behind each one.
+//!
+//! As nginx's `ngx_command_t` array: one row per directive with the contexts
+//! it may appear in, its argument count, whether it opens a block, whether it
+//! may repeat in one block, and the function that stores its value. The
+//! parser checks contexts, block-ness, arity and repetition generically from
+//! this table before calling the setter; setters check only values.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Fail, Pos};
+use crate::lexer::Token;
+use crate::model::{CgiHandler, LogTarget, Methods, Redirect};
+use crate::value::{self, ListenError};
+
+/// The top level of the file.
+pub(crate) const MAIN: u8 = 1;
+/// Inside `server { }`.
+pub(crate) const SERVER: u8 = 2;
+/// Inside `location { }`.
+pub(crate) const LOCATION: u8 = 4;
+
+/// How many arguments a directive takes (its name not counted).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arity {
+    /// Exactly n.
+    Exactly(usize),
+    /// From min to max, inclusive.
+    Between(usize, usize),
+    /// n or more.
+    AtLeast(usize),
+}
+
+impl Arity {
+    pub(crate) fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::Between(lo, hi) => (lo..=hi).contains(&n),
+            Arity::AtLeast(k) => n >= k,
+        }
+    }
+}
+
+/// Stores a directive's value in the current block's [`Scope`].
+pub(crate) type Setter = fn(&mut Scope, &Token, &[Token], &Env) -> Result<(), Fail>;
+
+/// What the parser does with a directive once the generic checks passed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Handler {
+    /// A simple directive: call the setter.
+    Set(Setter),
+    /// `server { }`: parse a server block.
+    Server,
+    /// `location PREFIX { }`: parse a location block.
+    Location,
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    pub(crate) name: &'static str,
+    /// Bit set of [`MAIN`], [`SERVER`], [`LOCATION`].
+    pub(crate) contexts: u8,
+    pub(crate) arity: Arity,
+    /// Opens a `{ }` block (else ends with `;`).
+    pub(crate) block: bool,
+    /// May appear more than once in one block.
+    pub(crate) repeatable: bool,
+    pub(crate) handler: Handler,
+}
+
+const TIMEOUT_CTX: u8 = MAIN | SERVER;
+const SRV_LOC: u8 = SERVER | LOCATION;
+
+const fn set(
+    name: &'static str,
+    contexts: u8,
+    arity: Arity,
+    repeatable: bool,
+    setter: Setter,
+) -> Spec {
+    Spec { name, contexts, arity, block: false, repeatable, handler: Handler::Set(setter) }
+}
+
+/// Every directive the language knows.
+pub(crate) static TABLE: &[Spec] = &[
+    // global
+    set("max_connections", MAIN, Arity::Exactly(1), false, set_max_connections),
+    set("access_log", MAIN, Arity::Exactly(1), false, set_access_log),
+    set("error_log", MAIN, Arity::Exactly(1), false, set_error_log),
+    set("client_header_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    set("client_body_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    set("keepalive_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    set("send_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    set("cgi_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    Spec {
+        name: "server",
+        contexts: MAIN,
+        arity: Arity::Exactly(0),
+        block: true,
+        repeatable: true,
+        handler: Handler::Server,
+    },
+    // server
+    set("listen", SERVER, Arity::Between(1, 3), true, set_listen),
+    set("server_name", SERVER, Arity::AtLeast(1), true, set_server_name),
+    Spec {
+        name: "location",
+        contexts: SERVER,
+        arity: Arity::Exactly(1),
+        block: true,
+        repeatable: true,
+        handler: Handler::Location,
+    },
+    // server and location
+    set("root", SRV_LOC, Arity::Exactly(1), false, set_root),
+    set("index", SRV_LOC, Arity::AtLeast(1), true, set_index),
+    set("client_max_body_size", SRV_LOC, Arity::Exactly(1), false, set_client_max_body_size),
+    set("error_page", SRV_LOC, Arity::AtLeast(2), true, set_error_page),
+    set("methods", SRV_LOC, Arity::AtLeast(1), false, set_methods),
+    set("autoindex", SRV_LOC, Arity::Exactly(1), false, set_autoindex),
+    // location
+    set("alias", LOCATION, Arity::Exactly(1), false, set_alias),
+    set("return", LOCATION, Arity::Between(1, 2), false, set_return),
+    set("cgi", LOCATION, Arity::Between(1, 2), true, set_cgi),
+    set("upload_store", LOCATION, Arity::Exactly(1), false, set_upload_store),
+    set("session", LOCATION, Arity::Exactly(1), false, set_session),
+];
+
+/// The row for `name`, if there is one (exact, case-sensitive as nginx).
+pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
+    TABLE.iter().find(|s| s.name == name)
+}
+
+/// What setters need besides the block: where relative paths start, and
+/// whether to check the filesystem.
+#[derive(Debug)]
+pub(crate) struct Env {
+    /// The configuration file's folder, absolute.
+    pub(crate) dir: PathBuf,
+    /// Check that roots, aliases, upload stores, log folders, interpreters
+    /// and error pages exist.
+    pub(crate) check_fs: bool,
+}
+
+impl Env {
+    /// `s` as a path: absolute as is, relative against the file's folder.
+    fn resolve(&self, s: &str) -> PathBuf {
+        let p = Path::new(s);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+/// An `error_page` entry and where its URI was written.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorPage {
+    pub(crate) code: u16,
+    pub(crate) uri: String,
+    pub(crate) pos: Pos,
+}
+
+/// A `listen` directive.
+#[derive(Debug, Clone)]
+pub(crate) struct ListenSpec {
+    pub(crate) addr: std::net::SocketAddr,
+    /// Where `default_server` was written, if it was.
+    pub(crate) default_server: Option<Pos>,
+    pub(crate) reuseport: bool,
+}
+
+/// A `server` block as written.
+#[derive(Debug)]
+pub(crate) struct RawServer {
+    /// Where the word `server` is.
+    pub(crate) pos: Pos,
+    pub(crate) scope: Scope,
+}
+
+/// A `location` block as written.
+#[derive(Debug)]
+pub(crate) struct RawLocation {
+    pub(crate) prefix: String,
+    /// Where the prefix is.
+    pub(crate) pos: Pos,
+    pub(crate) scope: Scope,
+}
+
+/// Index of each timeout in [`Scope::timeouts`].
+pub(crate) const TIMEOUT_NAMES: [&str; 5] = [
+    "client_header_timeout",
+    "client_body_timeout",
+    "keepalive_timeout",
+    "send_timeout",
+    "cgi_timeout",
+];
+
+/// The values set in one block (main, server or location); `None` = not set
+/// here, inherit.
+#[derive(Debug, Default)]
+pub(crate) struct Scope {
+    /// Non-repeatable directives already seen in this block.
+    pub(crate) seen: Vec<&'static str>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) access_log: Option<Option<PathBuf>>,
+    pub(crate) error_log: Option<LogTarget>,
+    /// In the order of [`TIMEOUT_NAMES`].
+    pub(crate) timeouts: [Option<Duration>; 5],
+    pub(crate) servers: Vec<RawServer>,
+    pub(crate) listens: Vec<ListenSpec>,
+    pub(crate) names: Vec<(String, Pos)>,
+    pub(crate) locations: Vec<RawLocation>,
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) index: Option<Vec<String>>,
+    pub(crate) client_max_body_size: Option<u64>,
+    pub(crate) error_pages: Option<Vec<ErrorPage>>,
+    pub(crate) methods: Option<Methods>,
+    pub(crate) autoindex: Option<bool>,
+    pub(crate) alias: Option<PathBuf>,
+    pub(crate) redirect: Option<Redirect>,
+    pub(crate) cgi: Vec<CgiHandler>,
+    pub(crate) upload_store: Option<PathBuf>,
+    pub(crate) session: Option<bool>,
+}
+
+fn invalid_value(name: &Token, arg: &Token) -> Fail {
+    Fail::at(arg.pos, format!("invalid value \"{}\" in \"{}\" directive", arg.text, name.text))
+}
+
+/// The arity error, worded as nginx words it.
+pub(crate) fn arity_error(name: &Token) -> Fail {
+    Fail::at(name.pos, format!("invalid number of arguments in \"{}\" directive", name.text))
+}
+
+/// First argument; the table's arity check guarantees there is one.
+fn first<'t>(name: &Token, args: &'t [Token]) -> Result<&'t Token, Fail> {
+    args.first().ok_or_else(|| arity_error(name))
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+fn set_max_connections(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    match value::parse_digits(&arg.text).and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n > 0 => {
+            s.max_connections = Some(n);
+            Ok(())
+        }
+        _ => Err(invalid_value(name, arg)),
+    }
+}
+
+/// A log file path: non-empty, its folder must exist.
+fn log_path(name: &Token, arg: &Token, env: &Env) -> Result<PathBuf, Fail> {
+    if arg.text.is_empty() || has_control(&arg.text) || arg.text.ends_with('/') {
+        return Err(invalid_value(name, arg));
+    }
+    let path = env.resolve(&arg.text);
+    if env.check_fs {
+        if let Some(dir) = path.parent() {
+            if !dir.is_dir() {
+                return Err(Fail::at(
+                    arg.pos,
+                    format!("{} folder \"{}\" does not exist", name.text, dir.display()),
+                ));
+            }
+        }
+    }
+    Ok(path)
+}
+
+fn set_access_log(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    s.access_log = Some(if arg.text == "off" { None } else { Some(log_path(name, arg, env)?) });
+    Ok(())
+}
+
+fn set_error_log(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    s.error_log = Some(match arg.text.as_str() {
+        "off" => LogTarget::Off,
+        "stderr" => LogTarget::Stderr,
+        _ => LogTarget::File(log_path(name, arg, env)?),
+    });
+    Ok(())
+}
+
+fn set_timeout(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    let i = TIMEOUT_NAMES
+        .iter()
+        .position(|n| *n == name.text)
+        .ok_or_else(|| Fail::at(name.pos, format!("unknown directive \"{}\"", name.text)))?;
+    let d = value::parse_duration(&arg.text).ok_or_else(|| invalid_value(name, arg))?;
+    s.timeouts[i] = Some(d);
+    Ok(())
+}
+
+fn set_listen(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    let addr = value::parse_listen(&arg.text).map_err(|e| {
+        let what = match e {
+            ListenError::InvalidPort => "invalid port",
+            ListenError::HostNotFound => "host not found",
+        };
+        Fail::at(arg.pos, format!("{what} in \"{}\" of the \"listen\" directive", arg.text))
+    })?;
+    let mut spec = ListenSpec { addr, default_server: None, reuseport: false };
+    for flag in args.iter().skip(1) {
+        match flag.text.as_str() {
+            "default_server" if spec.default_server.is_none() => {
+                spec.default_server = Some(flag.pos)
+            }
+            "reuseport" if !spec.reuseport => spec.reuseport = true,
+            "default_server" | "reuseport" => {
+                return Err(Fail::at(flag.pos, format!("duplicate \"{}\" parameter", flag.text)))
+            }
+            other => {
+                let hint = value::closest(other, ["default_server", "reuseport"])
+                    .map(|c| format!(", did you mean \"{c}\"?"))
+                    .unwrap_or_default();
+                return Err(Fail::at(flag.pos, format!("invalid parameter \"{other}\"{hint}")));
+            }
+        }
+    }
+    if s.listens.iter().any(|l| l.addr == addr) {
+        return Err(Fail::at(arg.pos, format!("duplicate listen {addr}")));
+    }
+    s.listens.push(spec);
+    Ok(())
+}
+
+fn set_server_name(s: &mut Scope, _: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    for arg in args {
+        let raw = arg.text.as_str();
+        if raw.starts_with('*') || raw.ends_with('*') || raw.starts_with('~') {
+            return Err(Fail::at(
+                arg.pos,
+                format!("server name \"{raw}\" is not supported: only exact names are"),
+            ));
+        }
+        let name = raw.strip_suffix('.').unwrap_or(raw).to_ascii_lowercase();
+        if name.is_empty()
+            || name.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ':'))
+        {
+            return Err(Fail::at(arg.pos, format!("server name \"{raw}\" has suspicious symbols")));
+        }
+        if !s.names.iter().any(|(n, _)| *n == name) {
+            s.names.push((name, arg.pos));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `path` is an existing, readable folder.
+fn check_dir(what: &str, path: &Path, pos: Pos, env: &Env) -> Result<(), Fail> {
+    if !env.check_fs {
+        return Ok(());
+    }
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Fail::at(pos, format!("{what} \"{shown}\" does not exist")))
+        }
+        Err(e) => Err(Fail::at(pos, format!("{what} \"{shown}\" is not accessible ({e})"))),
+        Ok(m) if !m.is_dir() => {
+            Err(Fail::at(pos, format!("{what} \"{shown}\" is not a directory")))
+        }
+        Ok(_) => match std::fs::read_dir(path) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Fail::at(pos, format!("{what} \"{shown}\" is not readable ({e})"))),
+        },
+    }
+}
+
+/// A folder argument: non-empty, no control characters, resolved, checked.
+fn dir_arg(name: &Token, args: &[Token], env: &Env) -> Result<PathBuf, Fail> {
+    let arg = first(name, args)?;
+    if arg.text.is_empty() || has_control(&arg.text) {
+        return Err(invalid_value(name, arg));
+    }
+    let path = env.resolve(&arg.text);
+    check_dir(&name.text, &path, arg.pos, env)?;
+    Ok(path)
+}
+
+fn set_root(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
+    if s.alias.is_some() {
+        return Err(Fail::at(name.pos, "\"alias\" and \"root\" cannot both be set"));
+    }
+    s.root = Some(dir_arg(name, args, env)?);
+    Ok(())
+}
+
+fn set_alias(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
+    if s.root.is_some() {
+        return Err(Fail::at(name.pos, "\"alias\" and \"root\" cannot both be set"));
+    }
+    s.alias = Some(dir_arg(name, args, env)?);
+    Ok(())
+}
+
+fn set_upload_store(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
+    s.upload_store = Some(dir_arg(name, args, env)?);
+    Ok(())
+}
+
+fn set_index(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let list = s.index.get_or_insert_with(Vec::new);
+    for arg in args {
+        if arg.text.is_empty() || has_control(&arg.text) {
+            return Err(invalid_value(name, arg));
+        }
+        list.push(arg.text.clone());
+    }
+    Ok(())
+}
+
+fn set_client_max_body_size(
+    s: &mut Scope,
+    name: &Token,
+    args: &[Token],
+    _: &Env,
+) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    s.client_max_body_size =
+        Some(value::parse_size(&arg.text).ok_or_else(|| invalid_value(name, arg))?);
+    Ok(())
+}
+
+fn set_error_page(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let Some((uri, codes)) = args.split_last() else {
+        return Err(arity_error(name));
+    };
+    if !uri.text.starts_with('/')
+        || has_control(&uri.text)
+        || uri.text.contains(char::is_whitespace)
+    {
+        return Err(Fail::at(
+            uri.pos,
+            format!(
+                "invalid URI \"{}\" in \"error_page\" directive, it must start with \"/\"",
+                uri.text
+            ),
+        ));
+    }
+    let list = s.error_pages.get_or_insert_with(Vec::new);
+    for c in codes {
+        let code = value::parse_digits(&c.text).ok_or_else(|| invalid_value(name, c))?;
+        let code = match u16::try_from(code) {
+            Ok(n @ 300..=599) => n,
+            _ => {
+                return Err(Fail::at(
+                    c.pos,
+                    format!("value \"{}\" must be between 300 and 599", c.text),
+                ))
+            }
+        };
+        list.push(ErrorPage { code, uri: uri.text.clone(), pos: uri.pos });
+    }
+    Ok(())
+}
+
+fn set_methods(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let mut set = Methods::NONE;
+    for arg in args {
+        let m = Methods::from_name(&arg.text).ok_or_else(|| {
+            let upper = arg.text.to_ascii_uppercase();
+            let hint = if Methods::from_name(&upper).is_some() {
+                format!(", did you mean \"{upper}\"?")
+            } else {
+                String::new()
+            };
+            Fail::at(
+                arg.pos,
+                format!("invalid method \"{}\" in \"{}\" directive{hint}", arg.text, name.text),
+            )
+        })?;
+        set = set.union(m);
+    }
+    // As nginx's limit_except: allowing GET allows HEAD.
+    if set.contains("GET") {
+        set = set.union(Methods::from_name("HEAD").unwrap_or(Methods::NONE));
+    }
+    s.methods = Some(set);
+    Ok(())
+}
+
+fn flag(name: &Token, args: &[Token]) -> Result<bool, Fail> {
+    let arg = first(name, args)?;
+    match arg.text.as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(Fail::at(
+            arg.pos,
+            format!(
+                "invalid value \"{}\" in \"{}\" directive, it must be \"on\" or \"off\"",
+                arg.text, name.text
+            ),
+        )),
+    }
+}
+
+fn set_autoindex(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    s.autoindex = Some(flag(name, args)?);
+    Ok(())
+}
+
+fn set_session(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    s.session = Some(flag(name, args)?);
+    Ok(())
+}
+
+fn set_return(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    let (code, target) = match args.get(1) {
+        Some(target) => {
+            let code = match arg.text.as_str() {
+                "301" => 301,
+                "302" => 302,
+                "303" => 303,
+                "307" => 307,
+                "308" => 308,
+                _ => {
+                    return Err(Fail::at(
+                        arg.pos,
+                        format!(
+                            "invalid return code \"{}\", it must be 301, 302, 303, 307 or 308",
+                            arg.text
+                        ),
+                    ))
+                }
+            };
+            (code, target)
+        }
+        // nginx: a lone URL argument is a 302 redirect.
+        None if arg.text.starts_with("http://") || arg.text.starts_with("https://") => (302, arg),
+        None => {
+            return Err(Fail::at(arg.pos, format!("invalid return code \"{}\"", arg.text)));
+        }
+    };
+    if target.text.is_empty() || target.text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Fail::at(
+            target.pos,
+            format!("invalid URL \"{}\" in \"return\" directive", target.text.escape_default()),
+        ));
+    }
+    s.redirect = Some(Redirect { code, target: target.text.clone() });
+    Ok(())
+}
+
+fn set_cgi(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
+    let ext = first(name, args)?;
+    let valid = ext.text.len() > 1
+        && ext.text.starts_with('.')
+        && ext.text[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(Fail::at(
+            ext.pos,
+            format!(
+                "invalid extension \"{}\" in \"cgi\" directive, it must look like \".py\"",
+                ext.text
+            ),
+        ));
+    }
+    if s.cgi.iter().any(|h| h.extension == ext.text) {
+        return Err(Fail::at(ext.pos, format!("duplicate cgi extension \"{}\"", ext.text)));
+    }
+    let interpreter = match args.get(1) {
+        None => None,
+        Some(arg) if arg.text.is_empty() || has_control(&arg.text) => {
+            return Err(invalid_value(name, arg))
+        }
+        // A bare program name is looked up in PATH when the script runs.
+        Some(arg) if !arg.text.contains('/') => Some(PathBuf::from(&arg.text)),
+        Some(arg) => {
+            let path = env.resolve(&arg.text);
+            if env.check_fs && !path.is_file() {
+                return Err(Fail::at(
+                    arg.pos,
+                    format!("cgi interpreter \"{}\" does not exist", path.display()),
+                ));
+            }
+            Some(path)
+        }
+    };
+    s.cgi.push(CgiHandler { extension: ext.text.clone(), interpreter });
+    Ok(())
+}

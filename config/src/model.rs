@@ -1,0 +1,560 @@
+//! The validated model the server consumes, and request routing over it.
+//!
+//! Every value here is final: inheritance (global -> server -> location) and
+//! defaults are already applied, paths are absolute, and every cross-check
+//! (duplicate listens, conflicting names, duplicate default servers) has
+//! passed. [`Config::route`] is a pure lookup over this model.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default for `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default for `client_max_body_size`: 1 MiB, as nginx.
+pub const DEFAULT_CLIENT_MAX_BODY_SIZE: u64 = 1 << 20;
+/// Default for `client_header_timeout` (nginx: 60s).
+pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `client_body_timeout` (nginx: 60s).
+pub const DEFAULT_CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `keepalive_timeout` (nginx: 75s).
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Default for `send_timeout` (nginx: 60s).
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `cgi_timeout` (as nginx's `fastcgi_read_timeout`: 60s).
+pub const DEFAULT_CGI_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default index file list.
+pub const DEFAULT_INDEX: &str = "index.html";
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from, as given.
+    pub file: PathBuf,
+    /// `max_connections`: most client connections open at once (default 1024).
+    pub max_connections: usize,
+    /// `access_log`: `None` = off (the default).
+    pub access_log: Option<PathBuf>,
+    /// `error_log` (default: standard error).
+    pub error_log: LogTarget,
+    /// The `server` blocks, in file order. Never empty.
+    pub servers: Vec<Server>,
+    /// One listener per distinct address, in first-seen order.
+    pub listeners: Vec<Listener>,
+}
+
+/// Where the error log goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LogTarget {
+    /// Standard error (the default; also `error_log stderr;`).
+    #[default]
+    Stderr,
+    /// `error_log off;`
+    Off,
+    /// A file (absolute path), appended to.
+    File(PathBuf),
+}
+
+/// One address to bind, and the servers that answer on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// The address to bind.
+    pub addr: SocketAddr,
+    /// Whether any `listen` of this address asked for `reuseport`.
+    pub reuseport: bool,
+    /// Indices into [`Config::servers`] of the servers listening here, in file order.
+    pub servers: Vec<usize>,
+    /// Index into [`Config::servers`] (not into `servers` above) of the server
+    /// that answers when no `server_name` matches: the one marked
+    /// `default_server` on this address, else the first listed.
+    pub default_server: usize,
+}
+
+/// One `server` block, with its settings resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// `server_name`s, lowercased, without a trailing dot, duplicates removed.
+    pub names: Vec<String>,
+    /// The addresses of its `listen` directives, in file order (default
+    /// `0.0.0.0:80` when it has none, as nginx).
+    pub listen: Vec<SocketAddr>,
+    /// The server-level `root` (absolute), the folder `error_page` URIs are
+    /// found under. `None` when the server block sets no `root`.
+    pub root: Option<PathBuf>,
+    /// The timeouts in effect for this server's connections.
+    pub timeouts: Timeouts,
+    /// Locations sorted longest prefix first (file order among equal
+    /// lengths). The last one is always `/` (the file's own, or an implicit
+    /// one inheriting the server's settings), so routing always finds one.
+    pub locations: Vec<Location>,
+}
+
+/// Connection timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `client_header_timeout`: time to receive a request head (408 past it).
+    pub client_header: Duration,
+    /// `client_body_timeout`: longest wait between two reads of a body.
+    pub client_body: Duration,
+    /// `keepalive_timeout`: how long an idle keep-alive connection stays open.
+    pub keepalive: Duration,
+    /// `send_timeout`: longest wait between two writes of a response.
+    pub send: Duration,
+    /// `cgi_timeout`: time a CGI script has to answer (504 past it).
+    pub cgi: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            client_header: DEFAULT_CLIENT_HEADER_TIMEOUT,
+            client_body: DEFAULT_CLIENT_BODY_TIMEOUT,
+            keepalive: DEFAULT_KEEPALIVE_TIMEOUT,
+            send: DEFAULT_SEND_TIMEOUT,
+            cgi: DEFAULT_CGI_TIMEOUT,
+        }
+    }
+}
+
+/// One `location` block (or a server's implicit `/`), with every setting
+/// in effect there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The prefix it matches (starts with `/`).
+    pub prefix: String,
+    /// How a request path maps to a file.
+    pub mapping: Mapping,
+    /// Index files tried for a directory, in order (default `["index.html"]`).
+    pub index: Vec<String>,
+    /// Methods allowed here; others get 405 with `Allow`.
+    pub methods: Methods,
+    /// Whether a directory without an index file gets a listing.
+    pub autoindex: bool,
+    /// `return`: answer every request here with this redirect.
+    pub redirect: Option<Redirect>,
+    /// CGI handlers by file extension.
+    pub cgi: Vec<CgiHandler>,
+    /// `upload_store`: the folder POSTed files are stored in (absolute).
+    pub upload_store: Option<PathBuf>,
+    /// Largest request body in bytes; 0 = unlimited (default 1 MiB).
+    pub client_max_body_size: u64,
+    /// Whether the session cookie is issued and tracked here.
+    pub session: bool,
+    /// `error_page` overrides: status -> URI under the server's root
+    /// ([`Server::root`]). The location's own list if it has one, else the
+    /// server's (nginx semantics: a level that sets any replaces them all).
+    pub error_pages: Vec<(u16, String)>,
+}
+
+/// How a location maps a request path to the filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapping {
+    /// nginx `root`: file = root + the whole request path.
+    Root(PathBuf),
+    /// `alias`: file = alias + the request path with the location's prefix
+    /// removed (`location /docs { alias /srv/manual; }`: `/docs/a/b` ->
+    /// `/srv/manual/a/b`). This is what the localhost subject calls rooting a route.
+    Alias(PathBuf),
+}
+
+/// A `return` redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// 301, 302, 303, 307 or 308.
+    pub code: u16,
+    /// The `Location` value: a URL or a path, free of control characters.
+    pub target: String,
+}
+
+/// A `cgi` handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgiHandler {
+    /// The file extension with its dot, e.g. `.py`.
+    pub extension: String,
+    /// The program run with the script as first argument; `None`: the
+    /// script is executed directly. An absolute path when the configuration
+    /// gave a path, else a bare program name looked up in `PATH`.
+    pub interpreter: Option<PathBuf>,
+}
+
+/// A small set of HTTP methods, over GET HEAD POST PUT DELETE OPTIONS PATCH.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Methods(u8);
+
+/// The methods [`Methods`] knows, in the fixed order used for `Allow`.
+pub const METHOD_NAMES: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+
+impl Methods {
+    /// No method.
+    pub const NONE: Methods = Methods(0);
+    /// Every method (the default of a location without `methods`).
+    pub const ALL: Methods = Methods(0x7f);
+
+    /// The set holding only `name` (exact, uppercase), or `None` when it is
+    /// not one of [`METHOD_NAMES`].
+    pub fn from_name(name: &str) -> Option<Methods> {
+        METHOD_NAMES.iter().position(|m| *m == name).map(|i| Methods(1 << i))
+    }
+
+    /// Whether `method` (exact, case-sensitive as RFC 9110 §9.1) is in the set.
+    ///
+    /// ```
+    /// let m = config::Methods::from_name("GET").unwrap().union(config::Methods::from_name("POST").unwrap());
+    /// assert!(m.contains("POST"));
+    /// assert!(!m.contains("post"));
+    /// assert!(!m.contains("DELETE"));
+    /// ```
+    pub fn contains(&self, method: &str) -> bool {
+        Methods::from_name(method).is_some_and(|m| self.0 & m.0 != 0)
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: Methods) -> Methods {
+        Methods(self.0 | other.0)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names in the set, in the fixed order of [`METHOD_NAMES`].
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let bits = self.0;
+        METHOD_NAMES.iter().enumerate().filter(move |(i, _)| bits & (1 << i) != 0).map(|(_, m)| *m)
+    }
+
+    /// The names in the set, in order, as a `Vec`.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.iter().collect()
+    }
+}
+
+impl Default for Methods {
+    fn default() -> Methods {
+        Methods::ALL
+    }
+}
+
+/// `GET, HEAD, POST`: the form of an `Allow` header value.
+impl fmt::Display for Methods {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, m) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(m)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Methods {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Mapping {
+    /// The folder (root or alias).
+    pub fn path(&self) -> &Path {
+        match self {
+            Mapping::Root(p) | Mapping::Alias(p) => p,
+        }
+    }
+}
+
+impl Location {
+    /// The `error_page` URI for `status`, if one is set here.
+    pub fn error_page(&self, status: u16) -> Option<&str> {
+        self.error_pages.iter().find(|(s, _)| *s == status).map(|(_, uri)| uri.as_str())
+    }
+
+    /// The CGI handler for `path` (a request path or file name), chosen by
+    /// the extension of its last segment (exact, case-sensitive).
+    pub fn cgi_for(&self, path: &str) -> Option<&CgiHandler> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        self.cgi.iter().find(|h| name.len() > h.extension.len() && name.ends_with(&h.extension))
+    }
+
+    /// Whether this location's prefix matches `path` on a segment boundary:
+    /// `/app` matches `/app`, `/app/x`, not `/apple`; `/` matches every path.
+    pub fn matches(&self, path: &str) -> bool {
+        prefix_matches(&self.prefix, path)
+    }
+}
+
+impl Server {
+    /// Index into [`Server::locations`] of the location for `path`: the
+    /// longest prefix matching on a segment boundary, else `/` (always present).
+    pub fn location_for(&self, path: &str) -> usize {
+        self.locations
+            .iter()
+            .position(|l| l.matches(path))
+            .unwrap_or_else(|| self.locations.len().saturating_sub(1))
+    }
+
+    /// Whether `host` (already normalised: lowercase, no port, no trailing
+    /// dot) is one of this server's names.
+    fn has_name(&self, host: &str) -> bool {
+        self.names.iter().any(|n| n == host)
+    }
+}
+
+impl Config {
+    /// Picks the server and location for a request: `(server index, location
+    /// index in that server)`.
+    ///
+    /// Among the servers of listener `listener` (an index into
+    /// [`Config::listeners`]), the one with `host` as a `server_name`
+    /// (case-insensitive, `:port` removed, a trailing dot ignored), else the
+    /// listener's default server; then that server's location with the longest
+    /// prefix matching `path` on a segment boundary. A listener index out of
+    /// range falls back to server 0. Pure: no I/O, no allocation for
+    /// ASCII-lowercase hosts.
+    pub fn route(&self, listener: usize, host: Option<&str>, path: &str) -> (usize, usize) {
+        let server = self.server_for(listener, host);
+        let location = self.servers.get(server).map_or(0, |s| s.location_for(path));
+        (server, location)
+    }
+
+    /// The server half of [`Config::route`]: index into [`Config::servers`].
+    pub fn server_for(&self, listener: usize, host: Option<&str>) -> usize {
+        let Some(l) = self.listeners.get(listener) else {
+            return 0;
+        };
+        if let Some(host) = host.map(normalize_host) {
+            let found = l.servers.iter().copied().find(|&i| {
+                self.servers.get(i).is_some_and(|s| match &host {
+                    HostKey::Borrowed(h) => s.has_name(h),
+                    HostKey::Owned(h) => s.has_name(h),
+                })
+            });
+            if let Some(i) = found {
+                return i;
+            }
+        }
+        l.default_server
+    }
+
+    /// Index into [`Config::listeners`] of the listener bound to `addr`.
+    pub fn listener_for(&self, addr: SocketAddr) -> Option<usize> {
+        self.listeners.iter().position(|l| l.addr == addr)
+    }
+}
+
+enum HostKey<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+/// `Example.TEST:8080.` -> `example.test`; `[::1]:80` -> `[::1]`.
+fn normalize_host(host: &str) -> HostKey<'_> {
+    let host = host.trim();
+    let no_port = if host.starts_with('[') {
+        match host.find(']') {
+            Some(i) => &host[..=i],
+            None => host,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, _)) => h,
+            None => host,
+        }
+    };
+    let name = no_port.strip_suffix('.').unwrap_or(no_port);
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        HostKey::Owned(name.to_ascii_lowercase())
+    } else {
+        HostKey::Borrowed(name)
+    }
+}
+
+/// Segment-boundary prefix match (see [`Location::matches`]).
+pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(prefix: &str) -> Location {
+        Location {
+            prefix: prefix.into(),
+            mapping: Mapping::Root("/srv".into()),
+            index: vec![DEFAULT_INDEX.into()],
+            methods: Methods::ALL,
+            autoindex: false,
+            redirect: None,
+            cgi: Vec::new(),
+            upload_store: None,
+            client_max_body_size: DEFAULT_CLIENT_MAX_BODY_SIZE,
+            session: false,
+            error_pages: Vec::new(),
+        }
+    }
+
+    fn server(names: &[&str], prefixes: &[&str]) -> Server {
+        Server {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            listen: Vec::new(),
+            root: None,
+            timeouts: Timeouts::default(),
+            locations: prefixes.iter().map(|p| loc(p)).collect(),
+        }
+    }
+
+    /// Three servers: 0 and 1 on listener 0 (1 is its default), 2 alone on listener 1.
+    fn config() -> Config {
+        Config {
+            file: "t.conf".into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            access_log: None,
+            error_log: LogTarget::Stderr,
+            servers: vec![
+                server(&["a.test", "www.a.test"], &["/app/x", "/app", "/a/", "/"]),
+                server(&["b.test"], &["/"]),
+                server(&[], &["/static", "/"]),
+            ],
+            listeners: vec![
+                Listener {
+                    addr: "127.0.0.1:8080".parse().unwrap(),
+                    reuseport: false,
+                    servers: vec![0, 1],
+                    default_server: 1,
+                },
+                Listener {
+                    addr: "0.0.0.0:8081".parse().unwrap(),
+                    reuseport: false,
+                    servers: vec![2],
+                    default_server: 2,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn prefix_matching_on_segment_boundaries() {
+        let table: &[(&str, &str, bool)] = &[
+            ("/", "/", true),
+            ("/", "/anything/at/all", true),
+            ("/", "*", true),
+            ("/app", "/app", true),
+            ("/app", "/app/", true),
+            ("/app", "/app/x", true),
+            ("/app", "/apple", false),
+            ("/app", "/ap", false),
+            ("/app", "/", false),
+            ("/app/", "/app/x", true),
+            ("/app/", "/app/", true),
+            ("/app/", "/app", false),
+            ("/a/b", "/a/b/c", true),
+            ("/a/b", "/a/bc", false),
+        ];
+        for &(prefix, path, want) in table {
+            assert_eq!(prefix_matches(prefix, path), want, "{prefix} vs {path}");
+        }
+    }
+
+    #[test]
+    fn host_normalisation() {
+        let table: &[(&str, &str)] = &[
+            ("a.test", "a.test"),
+            ("A.Test", "a.test"),
+            ("a.test:8080", "a.test"),
+            ("a.test.", "a.test"),
+            ("A.TEST.:80", "a.test"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            (" a.test ", "a.test"),
+        ];
+        for &(host, want) in table {
+            let got = match normalize_host(host) {
+                HostKey::Borrowed(h) => h.to_string(),
+                HostKey::Owned(h) => h,
+            };
+            assert_eq!(got, want, "{host}");
+        }
+    }
+
+    #[test]
+    fn routing_table() {
+        let c = config();
+        let table: &[(usize, Option<&str>, &str, (usize, usize))] = &[
+            // exact name
+            (0, Some("a.test"), "/", (0, 3)),
+            (0, Some("www.a.test"), "/", (0, 3)),
+            (0, Some("B.TEST"), "/", (1, 0)),
+            (0, Some("b.test:8080"), "/x", (1, 0)),
+            (0, Some("a.test."), "/app", (0, 1)),
+            // unknown or missing host: the default server
+            (0, Some("c.test"), "/app", (1, 0)),
+            (0, None, "/app", (1, 0)),
+            (0, Some(""), "/", (1, 0)),
+            // a name served on another listener does not leak here
+            (1, Some("a.test"), "/static/x", (2, 0)),
+            (1, None, "/other", (2, 1)),
+            // longest segment-boundary prefix
+            (0, Some("a.test"), "/app/x/y", (0, 0)),
+            (0, Some("a.test"), "/app/xy", (0, 1)),
+            (0, Some("a.test"), "/apple", (0, 3)),
+            (0, Some("a.test"), "/a/b", (0, 2)),
+            (0, Some("a.test"), "/a", (0, 3)),
+            // listener out of range: server 0
+            (9, Some("b.test"), "/app", (0, 1)),
+        ];
+        for &(listener, host, path, want) in table {
+            assert_eq!(c.route(listener, host, path), want, "{listener} {host:?} {path}");
+        }
+    }
+
+    #[test]
+    fn listener_lookup() {
+        let c = config();
+        assert_eq!(c.listener_for("0.0.0.0:8081".parse().unwrap()), Some(1));
+        assert_eq!(c.listener_for("0.0.0.0:9".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn methods_set() {
+        let get = Methods::from_name("GET").unwrap();
+        let del = Methods::from_name("DELETE").unwrap();
+        let m = del.union(get);
+        assert_eq!(m.names(), ["GET", "DELETE"]);
+        assert_eq!(m.to_string(), "GET, DELETE");
+        assert!(m.contains("GET") && m.contains("DELETE") && !m.contains("POST"));
+        assert!(!m.contains("get") && !m.contains("BREW"));
+        assert_eq!(Methods::from_name("get"), None);
+        assert_eq!(Methods::ALL.names(), METHOD_NAMES);
+        assert_eq!(Methods::default(), Methods::ALL);
+        assert!(Methods::NONE.is_empty() && !m.is_empty());
+        assert_eq!(format!("{m:?}"), r#"{"GET", "DELETE"}"#);
+    }
+
+    #[test]
+    fn error_page_and_cgi_lookup() {
+        let mut l = loc("/");
+        l.error_pages = vec![(404, "/404.html".into()), (500, "/50x.html".into())];
+        assert_eq!(l.error_page(404), Some("/404.html"));
+        assert_eq!(l.error_page(500), Some("/50x.html"));
+        assert_eq!(l.error_page(403), None);
+        l.cgi = vec![
+            CgiHandler { extension: ".py".into(), interpreter: Some("/usr/bin/python3".into()) },
+            CgiHandler { extension: ".cgi".into(), interpreter: None },
+        ];
+        assert_eq!(l.cgi_for("/cgi-bin/a.py").map(|h| h.extension.as_str()), Some(".py"));
+        assert_eq!(l.cgi_for("x.cgi").map(|h| h.extension.as_str()), Some(".cgi"));
+        assert!(l.cgi_for("/cgi-bin/.py").is_none());
+        assert!(l.cgi_for("/a.py/x").is_none());
+        assert!(l.cgi_for("/a.PY").is_none());
+        assert_eq!(Mapping::Alias("/x".into()).path(), Path::new("/x"));
+    }
+}
