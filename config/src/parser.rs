@@ -204,7 +204,7 @@ fn build_server(raw: &RawServer, main: &Scope, env: &Env) -> Result<Server, Fail
         locations.push(build_location("/", raw.pos, None, s, env)?);
     }
     // Longest prefix first; the sort is stable, so "/" (shortest) stays last.
-    locations.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    locations.sort_by_key(|l| std::cmp::Reverse(l.prefix.len()));
     let listen = if s.listens.is_empty() {
         vec![default_listen()]
     } else {
@@ -361,4 +361,414 @@ fn build_listeners(servers: &[RawServer]) -> Result<Vec<Listener>, Fail> {
         }
     }
     Ok(listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{CgiHandler, Methods, Redirect};
+
+    fn ok(src: &str) -> Config {
+        match crate::parse_unchecked(src, Path::new("/etc/berth/berth.conf")) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}\n--- in ---\n{src}"),
+        }
+    }
+
+    fn err(src: &str) -> String {
+        match crate::parse_unchecked(src, Path::new("t.conf")) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => format!("{}:{}: {}", e.line, e.col, e.message),
+        }
+    }
+
+    fn methods(names: &[&str]) -> Methods {
+        names.iter().fold(Methods::NONE, |m, n| m.union(Methods::from_name(n).unwrap()))
+    }
+
+    fn location(prefix: &str, root: &str) -> Location {
+        Location {
+            prefix: prefix.into(),
+            mapping: Mapping::Root(root.into()),
+            index: vec!["index.html".into()],
+            methods: Methods::ALL,
+            autoindex: false,
+            redirect: None,
+            cgi: Vec::new(),
+            upload_store: None,
+            client_max_body_size: 1 << 20,
+            session: false,
+            error_pages: Vec::new(),
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn smallest_config_gets_every_default() {
+        let c = ok("server { listen 8080; root /srv/www; }");
+        assert_eq!(
+            c,
+            Config {
+                file: "/etc/berth/berth.conf".into(),
+                max_connections: 1024,
+                access_log: None,
+                error_log: LogTarget::Stderr,
+                servers: vec![Server {
+                    names: Vec::new(),
+                    listen: vec![addr("0.0.0.0:8080")],
+                    root: Some("/srv/www".into()),
+                    timeouts: Timeouts {
+                        client_header: Duration::from_secs(60),
+                        client_body: Duration::from_secs(60),
+                        keepalive: Duration::from_secs(75),
+                        send: Duration::from_secs(60),
+                        cgi: Duration::from_secs(60),
+                    },
+                    locations: vec![location("/", "/srv/www")],
+                }],
+                listeners: vec![Listener {
+                    addr: addr("0.0.0.0:8080"),
+                    reuseport: false,
+                    servers: vec![0],
+                    default_server: 0,
+                }],
+            }
+        );
+    }
+
+    /// The design document's example, less the filesystem.
+    const DESIGN_EXAMPLE: &str = r#"
+# global
+max_connections 10000;
+access_log logs/access.log;
+client_header_timeout 10s;
+keepalive_timeout 75s;
+
+server {
+    listen 127.0.0.1:8080;
+    listen 8081 default_server;
+    server_name example.test www.example.test;
+    root www;
+    index index.html index.htm;
+    client_max_body_size 10m;
+    error_page 404 /errors/404.html;
+    error_page 500 502 504 /errors/50x.html;
+
+    location / {
+        methods GET HEAD;
+        autoindex off;
+    }
+    location /docs {
+        alias /srv/manual;
+        autoindex on;
+    }
+    location /old { return 301 /new; }
+    location /cgi-bin {
+        methods GET POST;
+        cgi .py /usr/bin/python3;
+        cgi .sh /bin/sh;
+        cgi .cgi;
+    }
+    location /uploads {
+        methods GET POST DELETE;
+        upload_store www/uploads;
+        client_max_body_size 100m;
+    }
+    location /app { session on; }
+}
+"#;
+
+    #[test]
+    fn design_example_model() {
+        let c = ok(DESIGN_EXAMPLE);
+        assert_eq!(c.max_connections, 10000);
+        assert_eq!(c.access_log, Some("/etc/berth/logs/access.log".into()));
+        assert_eq!(c.error_log, LogTarget::Stderr);
+        assert_eq!(c.servers.len(), 1);
+        let s = &c.servers[0];
+        assert_eq!(s.names, ["example.test", "www.example.test"]);
+        assert_eq!(s.listen, [addr("127.0.0.1:8080"), addr("0.0.0.0:8081")]);
+        assert_eq!(s.root, Some("/etc/berth/www".into()));
+        assert_eq!(s.timeouts.client_header, Duration::from_secs(10));
+        assert_eq!(s.timeouts.keepalive, Duration::from_secs(75));
+        assert_eq!(s.timeouts.send, Duration::from_secs(60));
+        let prefixes: Vec<&str> = s.locations.iter().map(|l| l.prefix.as_str()).collect();
+        assert_eq!(prefixes, ["/cgi-bin", "/uploads", "/docs", "/old", "/app", "/"]);
+
+        let www = PathBuf::from("/etc/berth/www");
+        let pages = vec![
+            (404, "/errors/404.html".to_string()),
+            (500, "/errors/50x.html".to_string()),
+            (502, "/errors/50x.html".to_string()),
+            (504, "/errors/50x.html".to_string()),
+        ];
+        let base = Location {
+            mapping: Mapping::Root(www.clone()),
+            index: vec!["index.html".into(), "index.htm".into()],
+            client_max_body_size: 10 << 20,
+            error_pages: pages,
+            ..location("/", "/")
+        };
+        let want = [
+            Location {
+                prefix: "/cgi-bin".into(),
+                methods: methods(&["GET", "HEAD", "POST"]),
+                cgi: vec![
+                    CgiHandler {
+                        extension: ".py".into(),
+                        interpreter: Some("/usr/bin/python3".into()),
+                    },
+                    CgiHandler { extension: ".sh".into(), interpreter: Some("/bin/sh".into()) },
+                    CgiHandler { extension: ".cgi".into(), interpreter: None },
+                ],
+                ..base.clone()
+            },
+            Location {
+                prefix: "/uploads".into(),
+                methods: methods(&["GET", "HEAD", "POST", "DELETE"]),
+                upload_store: Some(www.join("uploads")),
+                client_max_body_size: 100 << 20,
+                ..base.clone()
+            },
+            Location {
+                prefix: "/docs".into(),
+                mapping: Mapping::Alias("/srv/manual".into()),
+                autoindex: true,
+                ..base.clone()
+            },
+            Location {
+                prefix: "/old".into(),
+                redirect: Some(Redirect { code: 301, target: "/new".into() }),
+                ..base.clone()
+            },
+            Location { prefix: "/app".into(), session: true, ..base.clone() },
+            Location { prefix: "/".into(), methods: methods(&["GET", "HEAD"]), ..base.clone() },
+        ];
+        for (got, want) in s.locations.iter().zip(want.iter()) {
+            assert_eq!(got, want, "location {}", want.prefix);
+        }
+        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners[1].default_server, 0);
+        // routing over the example
+        assert_eq!(c.route(0, Some("example.test"), "/docs/a/b"), (0, 2));
+        assert_eq!(c.route(1, None, "/cgi-bin/x.py"), (0, 0));
+        assert_eq!(c.route(0, Some("x"), "/docsy"), (0, 5));
+    }
+
+    /// A table of small good configs and a fact of the model each produces.
+    #[test]
+    fn good_config_table() {
+        type Check = fn(&Config) -> bool;
+        let table: &[(&str, Check)] = &[
+            // nginx: a server without listen listens on *:80
+            ("server { root /; }", |c| c.servers[0].listen == [addr("0.0.0.0:80")]),
+            ("server { listen localhost:81; root /; }", |c| c.listeners[0].addr == addr("127.0.0.1:81")),
+            ("server { listen [::1]:82; root /; }", |c| c.listeners[0].addr == addr("[::1]:82")),
+            ("server { listen 80 reuseport; root /; }", |c| c.listeners[0].reuseport),
+            // names: lowercased, trailing dot dropped, deduplicated
+            ("server { server_name A.Test. a.test b.test; root /; }", |c| {
+                c.servers[0].names == ["a.test", "b.test"]
+            }),
+            // timeouts: global, overridden per server
+            ("send_timeout 5s; cgi_timeout 500ms; server { root /; send_timeout 1m; }", |c| {
+                c.servers[0].timeouts.send == Duration::from_secs(60)
+                    && c.servers[0].timeouts.cgi == Duration::from_millis(500)
+            }),
+            ("keepalive_timeout 0; server { root /; }", |c| c.servers[0].timeouts.keepalive.is_zero()),
+            ("client_body_timeout 1h30m; server { root /; }", |c| {
+                c.servers[0].timeouts.client_body == Duration::from_secs(5400)
+            }),
+            // logs
+            ("error_log off; access_log off; server { root /; }", |c| {
+                c.error_log == LogTarget::Off && c.access_log.is_none()
+            }),
+            ("error_log /var/log/e.log; server { root /; }", |c| {
+                c.error_log == LogTarget::File("/var/log/e.log".into())
+            }),
+            ("error_log stderr; server { root /; }", |c| c.error_log == LogTarget::Stderr),
+            // a location's root overrides the server's
+            ("server { root /a; location /x { root /b; } }", |c| {
+                c.servers[0].locations[0].mapping == Mapping::Root("/b".into())
+                    && c.servers[0].locations[1].mapping == Mapping::Root("/a".into())
+            }),
+            // index: a location that sets it replaces the inherited list
+            ("server { root /; index a b; location /x { index c; } location /y {} }", |c| {
+                let l = &c.servers[0].locations;
+                l[0].index == ["c"] && l[1].index == ["a", "b"] && l[2].index == ["a", "b"]
+            }),
+            // index repeated in one block accumulates
+            ("server { root /; index a; index b; }", |c| c.servers[0].locations[0].index == ["a", "b"]),
+            // error_page: a location that sets any replaces the server's list
+            (
+                "server { root /; error_page 404 /a.html; location /x { error_page 500 /b.html; } }",
+                |c| {
+                    let l = &c.servers[0].locations;
+                    l[0].error_pages == [(500, "/b.html".to_string())]
+                        && l[0].error_page(404).is_none()
+                        && l[1].error_page(404) == Some("/a.html")
+                },
+            ),
+            // methods, autoindex, body size inherited from the server
+            (
+                "server { root /; methods DELETE; autoindex on; client_max_body_size 0; location /x {} }",
+                |c| {
+                    let l = &c.servers[0].locations[0];
+                    l.methods == methods(&["DELETE"]) && l.autoindex && l.client_max_body_size == 0
+                },
+            ),
+            // GET brings HEAD, as nginx's limit_except
+            ("server { root /; methods GET; }", |c| {
+                c.servers[0].locations[0].methods == methods(&["GET", "HEAD"])
+            }),
+            // a return-only location needs no root
+            ("server { location / { return 302 https://example.test/; } }", |c| {
+                c.servers[0].locations[0].redirect
+                    == Some(Redirect { code: 302, target: "https://example.test/".into() })
+            }),
+            ("server { root /; location /r { return https://x.test/; } }", |c| {
+                c.servers[0].locations[0].redirect.as_ref().is_some_and(|r| r.code == 302)
+            }),
+            // a server with only aliased locations but an explicit "/"
+            ("server { location / { alias /srv; } }", |c| {
+                c.servers[0].locations[0].mapping == Mapping::Alias("/srv".into())
+            }),
+            // relative paths against the file's folder; bare interpreter kept
+            ("server { root ../www; location /c { cgi .py python3; cgi .pl ./perl; } }", |c| {
+                let l = &c.servers[0].locations[0];
+                c.servers[0].root == Some("/etc/berth/../www".into())
+                    && l.cgi[0].interpreter == Some("python3".into())
+                    && l.cgi[1].interpreter == Some("/etc/berth/./perl".into())
+            }),
+            // quoted strings
+            ("server { root \"/my site\"; server_name \"q.test\"; }", |c| {
+                c.servers[0].root == Some("/my site".into()) && c.servers[0].names == ["q.test"]
+            }),
+            // the same name on two addresses is fine
+            (
+                "server { listen 1; server_name a; root /; } server { listen 2; server_name a; root /; }",
+                |c| c.listeners.len() == 2,
+            ),
+            // grouping by address, first-seen order, default_server
+            (
+                "server { listen 1; listen 2; root /; }
+                 server { listen 2 default_server; listen 3; root /; }
+                 server { listen 1; root /; }",
+                |c| {
+                    let l = &c.listeners;
+                    l.len() == 3
+                        && l[0].servers == [0, 2]
+                        && l[0].default_server == 0
+                        && l[1].servers == [0, 1]
+                        && l[1].default_server == 1
+                        && l[2].servers == [1]
+                        && l[2].default_server == 1
+                },
+            ),
+            // comments everywhere
+            ("# c\nserver # c\n{ # c\n root /; # c\n} # c", |c| c.servers.len() == 1),
+            // sessions only where asked
+            ("server { root /; location /a { session on; } location /b { session off; } }", |c| {
+                let l = &c.servers[0].locations;
+                l[0].session && !l[1].session && !l[2].session
+            }),
+        ];
+        for (src, check) in table {
+            let c = ok(src);
+            assert!(check(&c), "unexpected model for:\n{src}\n{c:#?}");
+        }
+    }
+
+    #[test]
+    fn implicit_root_location_inherits_the_server() {
+        let c = ok("server { root /s; autoindex on; index i.html; location /a { root /b; } }");
+        let l = &c.servers[0].locations;
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[1].prefix, "/");
+        assert_eq!(l[1].mapping, Mapping::Root("/s".into()));
+        assert!(l[1].autoindex);
+        assert_eq!(l[1].index, ["i.html"]);
+        assert_eq!(c.route(0, None, "/zzz"), (0, 1));
+    }
+
+    #[test]
+    fn locations_sorted_longest_first_stable() {
+        let c =
+            ok("server { root /; location /bb {} location /a {} location /ccc {} location /d {} }");
+        let p: Vec<&str> = c.servers[0].locations.iter().map(|l| l.prefix.as_str()).collect();
+        assert_eq!(p, ["/ccc", "/bb", "/a", "/d", "/"]);
+    }
+
+    /// Errors that need no files; the corpus in tests/bad covers the rest.
+    #[test]
+    fn error_table() {
+        let table: &[(&str, &str)] = &[
+            ("", "1:1: no \"server\" block"),
+            ("max_connections 5;\n", "1:19: no \"server\" block"),
+            ("server {\n  lisen 80;\n}", "2:3: unknown directive \"lisen\", did you mean \"listen\"?"),
+            ("server { frobnicate 1; }", "1:10: unknown directive \"frobnicate\""),
+            ("root /;", "1:1: \"root\" directive is not allowed here"),
+            ("server { server { } }", "1:10: \"server\" directive is not allowed here"),
+            (
+                "server { root /; location / { location /a { } } }",
+                "1:31: \"location\" directive is not allowed here",
+            ),
+            ("server { listen; }", "1:10: invalid number of arguments in \"listen\" directive"),
+            ("server { root /; location / /b { } }", "1:18: invalid number of arguments in \"location\" directive"),
+            ("server { root / {} }", "1:10: directive \"root\" is not terminated by \";\""),
+            ("server;", "1:1: directive \"server\" has no opening \"{\""),
+            ("server { listen 70000; }", "1:17: invalid port in \"70000\" of the \"listen\" directive"),
+            ("server { listen a.test:80; }", "1:17: host not found in \"a.test:80\" of the \"listen\" directive"),
+            ("server { listen 80 default; }", "1:20: invalid parameter \"default\""),
+            ("server { listen 80 default_sever; }", "1:20: invalid parameter \"default_sever\", did you mean \"default_server\"?"),
+            ("server { listen 80 reuseport reuseport; }", "1:30: duplicate \"reuseport\" parameter"),
+            ("server { listen 80; listen 0.0.0.0:80; }", "1:28: duplicate listen 0.0.0.0:80"),
+            ("server { root /a; root /b; }", "1:19: \"root\" directive is duplicate"),
+            ("server { root /a; location /x { alias /b; root /c; } }", "1:43: \"alias\" and \"root\" cannot both be set"),
+            ("server {", "1:9: unexpected end of file, expecting \"}\""),
+            ("server { root /", "1:16: unexpected end of file, expecting \";\" or \"}\""),
+            ("server { root / }", "1:17: unexpected \"}\""),
+            ("server { root /; }\n}", "2:1: unexpected \"}\""),
+            ("server { ; }", "1:10: unexpected \";\""),
+            ("{ }", "1:1: unexpected \"{\""),
+            ("server { root \"/x; }", "1:15: unterminated string"),
+            ("server { root /; location x { } }", "1:27: invalid location \"x\", it must start with \"/\""),
+            ("server { root /; location /x { } location /x { } }", "1:43: duplicate location \"/x\""),
+            ("server { root /; location /x { return 200 /y; } }", "1:39: invalid return code \"200\", it must be 301, 302, 303, 307 or 308"),
+            ("server { root /; location /x { return /y; } }", "1:39: invalid return code \"/y\""),
+            ("server { root /; location /x { return 301 \"/a\\r\\nX: y\"; } }", "1:43: invalid URL \"/a\\r\\nX: y\" in \"return\" directive"),
+            ("server { root /; location /x { cgi py; } }", "1:36: invalid extension \"py\" in \"cgi\" directive, it must look like \".py\""),
+            ("server { root /; location /x { cgi .py; cgi .py /p; } }", "1:45: duplicate cgi extension \".py\""),
+            ("server { root /; methods GET BREW; }", "1:30: invalid method \"BREW\" in \"methods\" directive"),
+            ("server { root /; methods get; }", "1:26: invalid method \"get\" in \"methods\" directive, did you mean \"GET\"?"),
+            ("server { root /; client_max_body_size 10q; }", "1:39: invalid value \"10q\" in \"client_max_body_size\" directive"),
+            ("server { root /; send_timeout 5 ; keepalive_timeout 1y; }", "1:53: invalid value \"1y\" in \"keepalive_timeout\" directive"),
+            ("server { root /; autoindex yes; }", "1:28: invalid value \"yes\" in \"autoindex\" directive, it must be \"on\" or \"off\""),
+            ("server { root /; error_page 99 /x; }", "1:29: value \"99\" must be between 300 and 599"),
+            ("server { root /; error_page 404 x.html; }", "1:33: invalid URI \"x.html\" in \"error_page\" directive, it must start with \"/\""),
+            ("server { error_page 404 /x.html; location / { alias /a; } }", "1:25: error_page \"/x.html\" needs a \"root\" in its server block"),
+            ("server { listen 80; }", "1:1: no \"root\" or \"alias\" for location \"/\""),
+            ("server { location /a { } location / { alias /x; } }", "1:19: no \"root\" or \"alias\" for location \"/a\""),
+            ("max_connections 0; server { root /; }", "1:17: invalid value \"0\" in \"max_connections\" directive"),
+            ("server { server_name *.a.test; }", "1:22: server name \"*.a.test\" is not supported: only exact names are"),
+            ("server { server_name a/b; }", "1:22: server name \"a/b\" has suspicious symbols"),
+            ("server { listen 1 default_server; listen 2; root /; } server { listen 1 default_server; root /; }", "1:73: a duplicate default server for 0.0.0.0:1"),
+            ("server { listen 1; server_name a; root /; }\nserver { listen 1; server_name b A.; root /; }", "2:34: conflicting server name \"a\" on 0.0.0.0:1"),
+            ("server { root /; }\nserver { server_name x; location / { session maybe; } }", "2:46: invalid value \"maybe\" in \"session\" directive, it must be \"on\" or \"off\""),
+            ("Server { }", "1:1: unknown directive \"Server\", did you mean \"server\"?"),
+            ("server { root /; location /x { alias /a; alias /b; } }", "1:42: \"alias\" directive is duplicate"),
+        ];
+        let mut wrong = Vec::new();
+        for (src, want) in table {
+            let got = err(src);
+            if got != *want {
+                wrong.push(format!("{src}\n   got: {got}\n  want: {want}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 }
