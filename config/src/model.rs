@@ -488,7 +488,8 @@ mod tests {
     #[test]
     fn routing_table() {
         let c = config();
-        let table: &[(usize, Option<&str>, &str, (usize, usize))] = &[
+        type Case<'a> = (usize, Option<&'a str>, &'a str, (usize, usize));
+        let table: &[Case] = &[
             // exact name
             (0, Some("a.test"), "/", (0, 3)),
             (0, Some("www.a.test"), "/", (0, 3)),
