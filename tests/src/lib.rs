@@ -2,12 +2,31 @@
 //!
 //! The tests in `tests/tests/` never link the server: they run the `berth`
 //! executable the way a user does and speak to it over TCP or read its output.
+//!
+//! - [`Berth::start`] writes a config (a template with `{dir}` and `{portN}`
+//!   placeholders) and a docroot into a fresh [`TempDir`], starts
+//!   `berth -c FILE --poller BACKEND`, and waits until every port accepts;
+//!   dropping it stops the server (SIGTERM, then SIGKILL).
+//! - [`Client`] sends raw bytes and parses responses strictly (status line,
+//!   headers, body by Content-Length, chunked or close), with a timeout on
+//!   every read, so no test can hang.
+//! - [`backend_tests!`] instantiates each test for every poller backend of
+//!   the platform: `epoll::name` and `poll::name` on Linux.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+pub mod client;
+pub mod server;
+pub mod site;
+pub mod tempdir;
+
+pub use client::{get, request, Client, CloseState, Response};
+pub use server::Berth;
+pub use tempdir::TempDir;
 
 /// The workspace root (the folder holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> &'static Path {
@@ -44,4 +63,67 @@ pub fn berth_bin() -> &'static Path {
         assert!(status.success(), "cargo build --bin berth failed");
         profile_dir.join("berth")
     })
+}
+
+/// Defines each test once as `fn name(backend: &'static str)` and
+/// instantiates it as a `#[test]` per poller backend of this platform:
+/// `epoll::name` (Linux, Android), `kqueue::name` (macOS and the BSDs) and
+/// `poll::name` (everywhere).
+///
+/// ```ignore
+/// tests::backend_tests! {
+///     fn get_index_file(backend) {
+///         let berth = tests::Berth::start(backend, CONFIG, |_| {});
+///         berth.get("/").assert_status(200);
+///     }
+/// }
+/// ```
+/// Attributes (docs, `#[cfg]`) apply to the definition and every instance.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$attr:meta])* fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            $(#[$attr])*
+            fn $name($backend: &'static str) $body
+        )*
+
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        mod epoll {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    super::$name("epoll")
+                }
+            )*
+        }
+
+        #[cfg(any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "openbsd",
+            target_os = "netbsd",
+            target_os = "dragonfly"
+        ))]
+        mod kqueue {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    super::$name("kqueue")
+                }
+            )*
+        }
+
+        mod poll {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    super::$name("poll")
+                }
+            )*
+        }
+    };
 }

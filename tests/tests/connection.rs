@@ -1,0 +1,279 @@
+//! Connection handling: keep-alive, pipelining, split requests, HTTP/1.0,
+//! `Connection: close`, timeouts, request bodies and `Expect: 100-continue`.
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+use tests::client::has_token;
+use tests::site::{self, HELLO_TXT, INDEX_HTML, SUB_INDEX_HTML};
+use tests::{get, request, Berth};
+
+const TIMEOUT_CONFIG: &str = "\
+client_header_timeout 1s;
+client_body_timeout 1s;
+keepalive_timeout 1s;
+
+server {
+    listen 127.0.0.1:{port0};
+    root {dir}/www;
+    location /post {
+        methods GET HEAD POST;
+    }
+}
+";
+
+/// How long after a 1 s timeout the server may take to act on it.
+const TIMEOUT_SLACK: Duration = Duration::from_secs(3);
+
+tests::backend_tests! {
+    /// Two requests on one connection.
+    fn keep_alive_two_requests(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(get("/hello.txt"));
+        let r = c.read_response();
+        r.assert_status(200);
+        assert!(!r.is_close(), "1.1 response closes without being asked:\n{}", r.raw_head);
+        c.send(get("/"));
+        assert_eq!(c.read_response().assert_status(200).text(), INDEX_HTML);
+    }
+
+    /// Three requests in one write are answered in order.
+    fn pipelined_requests_answered_in_order(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(get("/hello.txt") + &get("/sub/") + &get("/"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+        assert_eq!(c.read_response().assert_status(200).text(), SUB_INDEX_HTML);
+        assert_eq!(c.read_response().assert_status(200).text(), INDEX_HTML);
+    }
+
+    /// Pipelined requests that mix statuses, HEAD and a large file stay in order.
+    fn pipelined_mixed_requests_in_order(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(
+            get("/big.bin")
+                + &get("/nope")
+                + &request("HEAD", "/hello.txt", "")
+                + &get("/hello.txt"),
+        );
+        let big = c.read_response();
+        big.assert_status(200);
+        assert!(big.body == site::big_body(), "big.bin differs");
+        c.read_response().assert_status(404);
+        c.read_head_response().assert_status(200);
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// A request written one byte at a time.
+    fn request_split_one_byte_per_write(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send_slowly(get("/hello.txt"), Duration::from_millis(2));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+        // And the connection still works for a normal request afterwards.
+        c.send(get("/"));
+        c.read_response().assert_status(200);
+    }
+
+    /// A request split across writes at awkward places (inside CRLF, inside a name).
+    fn request_split_at_awkward_places(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        for part in ["GET /hello.txt HTTP/1.1\r", "\nHo", "st: localhost\r\n\r", "\n"] {
+            c.send(part);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// `Connection: close`: the response says so and the server closes.
+    fn connection_close_is_honoured(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("GET", "/hello.txt", "Connection: close\r\n"));
+        let r = c.read_response();
+        r.assert_status(200);
+        assert!(r.is_close(), "no Connection: close in:\n{}", r.raw_head);
+        assert_eq!(r.text(), HELLO_TXT);
+        c.expect_closed(Duration::from_secs(2));
+    }
+
+    /// HTTP/1.0 without keep-alive: the server closes after the response
+    /// (and Host is optional in 1.0).
+    fn http10_closes_by_default(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send("GET /hello.txt HTTP/1.0\r\n\r\n");
+        let r = c.read_response();
+        r.assert_status(200);
+        assert_eq!(r.text(), HELLO_TXT);
+        c.expect_closed(Duration::from_secs(2));
+    }
+
+    /// HTTP/1.0 with `Connection: keep-alive`: kept alive, and it says so.
+    fn http10_keep_alive_when_asked(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send("GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let r = c.read_response();
+        r.assert_status(200);
+        let conn = r.header_all("Connection").join(",");
+        assert!(has_token(&conn, "keep-alive"), "1.0 keep-alive not confirmed:\n{}", r.raw_head);
+        c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(c.read_response().assert_status(200).text(), INDEX_HTML);
+    }
+
+    /// An idle keep-alive connection is closed quietly after keepalive_timeout.
+    fn idle_keep_alive_connection_is_closed(backend) {
+        let berth = Berth::start(backend, TIMEOUT_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        c.send(get("/hello.txt"));
+        c.read_response().assert_status(200);
+        let start = Instant::now();
+        c.expect_closed(Duration::from_secs(1) + TIMEOUT_SLACK);
+        assert!(start.elapsed() >= Duration::from_millis(800), "closed too early: {:?}", start.elapsed());
+    }
+
+    /// A connection that never sends anything is closed after the header timeout.
+    fn silent_connection_is_closed(backend) {
+        let berth = Berth::start(backend, TIMEOUT_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        match c.wait_close(Duration::from_secs(1) + TIMEOUT_SLACK) {
+            tests::CloseState::StillOpen => panic!("silent connection still open"),
+            // Closing quietly or with a 408 are both fine for a connection
+            // that never started a request.
+            tests::CloseState::Closed | tests::CloseState::Data(_) => {}
+        }
+    }
+
+    /// Half a request line, then nothing: 408 and close.
+    fn stalled_request_head_gets_408(backend) {
+        let berth = Berth::start(backend, TIMEOUT_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        c.send("GET /hel");
+        let start = Instant::now();
+        let r = c.read_response();
+        r.assert_status(408).assert_date_and_server();
+        assert!(start.elapsed() >= Duration::from_millis(800), "408 too early: {:?}", start.elapsed());
+        assert!(start.elapsed() <= Duration::from_secs(1) + TIMEOUT_SLACK, "408 too late");
+        c.expect_closed(Duration::from_secs(2));
+    }
+
+    /// A body that stops arriving is not waited for forever: 408 then close
+    /// (client_body_timeout); or, when the server answered the POST to a
+    /// static file at once (405, as nginx), close once the body stalls.
+    fn stalled_request_body_times_out(backend) {
+        let berth = Berth::start(backend, TIMEOUT_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        c.send(request("POST", "/post/form.txt", "Content-Length: 100\r\n") + "partial");
+        let r = c.read_response();
+        assert!(r.status == 408 || r.status == 405, "want 408 (or an early 405):\n{}", r.raw_head);
+        c.expect_closed(Duration::from_secs(1) + TIMEOUT_SLACK);
+    }
+
+    /// A chunked body (with an extension and a trailer) is consumed: the
+    /// POST gets nginx's 405 and the pipelined request after it is answered.
+    fn chunked_request_body_is_consumed(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let body = "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: yes\r\n\r\n";
+        c.send(
+            request("POST", "/post/form.txt", "Transfer-Encoding: chunked\r\n")
+                + body
+                + &get("/hello.txt"),
+        );
+        c.read_response().assert_status(405);
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// A chunked body sent in pieces across writes, split inside sizes and CRLFs.
+    fn chunked_request_body_split_across_writes(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("POST", "/post/form.txt", "Transfer-Encoding: chunked\r\n"));
+        for part in ["4\r", "\nwx", "yz\r\n", "0\r", "\n\r\n"] {
+            std::thread::sleep(Duration::from_millis(20));
+            c.send(part);
+        }
+        c.read_response().assert_status(405);
+        c.send(get("/hello.txt"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// A Content-Length body is consumed before the next pipelined request.
+    fn content_length_body_is_consumed(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(
+            request("POST", "/post/form.txt", "Content-Length: 9\r\n")
+                + "GET / X\r\n"
+                + &get("/hello.txt"),
+        );
+        c.read_response().assert_status(405);
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// Content-Length over client_max_body_size: 413, decided before the body.
+    fn body_too_large_by_content_length_is_413(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("POST", "/post/form.txt", "Content-Length: 11\r\n"));
+        c.read_response().assert_status(413).assert_date_and_server();
+    }
+
+    /// A chunked body growing past client_max_body_size: 413.
+    fn body_too_large_by_chunked_is_413(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let chunk = format!("{:x}\r\n{}\r\n", site::MAX_BODY + 1, "x".repeat(site::MAX_BODY + 1));
+        c.send(request("POST", "/post/form.txt", "Transfer-Encoding: chunked\r\n") + &chunk);
+        c.read_response().assert_status(413);
+    }
+
+    /// A chunked body within the limit in several chunks is not a 413.
+    fn chunked_body_at_limit_is_accepted(backend) {
+        let berth = site::standard(backend);
+        let body = "5\r\nabcde\r\n5\r\nfghij\r\n0\r\n\r\n";
+        let r = berth.exchange(request("POST", "/post/form.txt", "Transfer-Encoding: chunked\r\n") + body);
+        r.assert_status(405);
+    }
+
+    /// `Expect: 100-continue` with a body over the limit: 413 at once, no 100.
+    fn expect_continue_too_large_is_413_without_100(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request(
+            "POST",
+            "/post/form.txt",
+            "Content-Length: 1000\r\nExpect: 100-continue\r\n",
+        ));
+        let r = c.read_response();
+        r.assert_status(413);
+    }
+
+    /// `Expect: 100-continue` with an acceptable body: either `100 Continue`,
+    /// then the final response once the body is sent; or (as nginx does for
+    /// a static file) the final status at once, after which the connection
+    /// is closed or still reads the body and serves the next request.
+    fn expect_continue_acceptable_body(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("POST", "/post/form.txt", "Content-Length: 5\r\nExpect: 100-continue\r\n"));
+        let first = c.read_response();
+        if first.status == 100 {
+            c.send("hello");
+            c.read_response().assert_status(405);
+        } else {
+            first.assert_status(405);
+            if first.is_close() {
+                c.expect_closed(Duration::from_secs(2));
+                return;
+            }
+            c.send("hello");
+        }
+        c.send(get("/hello.txt"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+}
