@@ -2,7 +2,7 @@
 //! docroot on free ports.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,7 @@ pub struct Berth {
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<JoinHandle<()>>,
     ports: Vec<u16>,
+    hosts: Vec<IpAddr>,
     config_path: PathBuf,
     config_text: String,
     backend: String,
@@ -52,11 +53,12 @@ impl Berth {
         let dir = TempDir::new();
         setup(&dir);
         let nports = count_ports(config);
+        let hosts: Vec<IpAddr> = (0..nports).map(|i| port_host(config, i)).collect();
         let config_path = dir.join("berth.conf");
         let mut last_err = String::new();
         let mut dir = Some(dir);
         for _ in 0..BIND_RETRIES {
-            let ports = free_ports(nports);
+            let ports = free_ports(&hosts);
             let text =
                 render(config, dir.as_ref().map(TempDir::path).unwrap_or(Path::new("")), &ports);
             std::fs::write(&config_path, &text)
@@ -71,6 +73,7 @@ impl Berth {
                 stderr,
                 stderr_thread: Some(stderr_thread),
                 ports,
+                hosts: hosts.clone(),
                 config_path: config_path.clone(),
                 config_text: text,
                 backend: backend.to_string(),
@@ -147,9 +150,10 @@ impl Berth {
         self.ports[i]
     }
 
-    /// `127.0.0.1:<port i>`.
+    /// The address to connect to for port `i`: `[::1]:<port>` when the
+    /// template listens on `[::1]:{port<i>}`, else `127.0.0.1:<port>`.
     pub fn addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port(i)))
+        SocketAddr::new(self.hosts[i], self.port(i))
     }
 
     /// The temp directory the config and docroot live in.
@@ -375,14 +379,30 @@ fn render(template: &str, dir: &Path, ports: &[u16]) -> String {
     text
 }
 
-/// `n` distinct ports that were free a moment ago on 127.0.0.1.
+/// The loopback address the template listens on for `{port<i>}`: IPv6
+/// when the text just before it is `[::1]:`.
+fn port_host(template: &str, i: usize) -> IpAddr {
+    let v6 = template.contains(&format!("[::1]:{{port{i}}}"));
+    if v6 {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
+}
+
+/// Distinct ports, one per entry of `hosts`, that were free a moment ago on
+/// that loopback address.
 ///
 /// # Panics
 /// If no port can be bound at all.
-pub fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(hosts: &[IpAddr]) -> Vec<u16> {
     // Hold every listener until all are picked so the ports are distinct.
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind :0: {e}")))
+    let listeners: Vec<TcpListener> = hosts
+        .iter()
+        .map(|h| {
+            TcpListener::bind(SocketAddr::new(*h, 0))
+                .unwrap_or_else(|e| panic!("bind {h} port 0: {e}"))
+        })
         .collect();
     listeners
         .iter()

@@ -44,6 +44,14 @@ server {
 }
 ";
 
+const IPV6_AND_IPV4: &str = "\
+server {
+    listen [::1]:{port0};
+    listen 127.0.0.1:{port1};
+    root {dir}/alpha;
+}
+";
+
 fn two_sites(dir: &TempDir) {
     dir.file("alpha/index.html", "alpha home\n").file("beta/index.html", "beta home\n");
 }
@@ -109,5 +117,13 @@ tests::backend_tests! {
         for c in &mut conns {
             c.read_response().assert_status(200);
         }
+    }
+
+    /// An IPv6 listener and an IPv4 one in the same server.
+    fn ipv6_and_ipv4_listeners(backend) {
+        let berth = Berth::start(backend, IPV6_AND_IPV4, two_sites);
+        assert!(berth.addr(0).is_ipv6());
+        assert_eq!(get_host(&berth, 0, "[::1]"), "alpha home\n");
+        assert_eq!(get_host(&berth, 1, "127.0.0.1"), "alpha home\n");
     }
 }
