@@ -541,6 +541,8 @@ fn set_return(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<()
         }
         // nginx: a lone URL argument is a 302 redirect.
         None if arg.text.starts_with("http://") || arg.text.starts_with("https://") => (302, arg),
+        // `return 301;`: a code without its URL.
+        None if value::parse_digits(&arg.text).is_some() => return Err(arity_error(name)),
         None => {
             return Err(Fail::at(arg.pos, format!("invalid return code \"{}\"", arg.text)));
         }
