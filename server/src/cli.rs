@@ -1,0 +1,134 @@
+//! The `berth` command line: `berth [-c FILE] [-t] [--poller NAME] [-V] [-h]`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The configuration file used without `-c`.
+pub const DEFAULT_CONFIG: &str = "berth.conf";
+
+/// Usage text for `-h` and usage errors.
+pub const USAGE: &str = "usage: berth [-c FILE] [-t] [--poller epoll|kqueue|poll] [-V] [-h]
+
+  -c FILE         configuration file (default: ./berth.conf)
+  -t              test the configuration and exit
+  --poller NAME   event backend: epoll, kqueue or poll (default: the best one)
+  -V              print the version and exit
+  -h, --help      print this help and exit
+";
+
+/// Which poller backend to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollerChoice {
+    /// `poller::DefaultPoller`.
+    Default,
+    /// epoll(7).
+    Epoll,
+    /// kqueue(2).
+    Kqueue,
+    /// poll(2).
+    Poll,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Print usage and exit 0.
+    Help,
+    /// Print the version and exit 0.
+    Version,
+    /// Load the configuration; test only (`-t`) or serve.
+    Run {
+        /// The configuration file.
+        config: PathBuf,
+        /// `-t`: test the configuration and exit.
+        test: bool,
+        /// The poller backend.
+        poller: PollerChoice,
+    },
+}
+
+/// Parses the arguments after the program name.
+///
+/// # Errors
+/// A one-line message for an unknown option, a missing or bad value.
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator<Item = OsString>,
+{
+    let mut config = PathBuf::from(DEFAULT_CONFIG);
+    let mut test = false;
+    let mut poller = PollerChoice::Default;
+    let mut help = false;
+    let mut version = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(s) = arg.to_str() else {
+            return Err(format!("invalid option: {}", arg.to_string_lossy()));
+        };
+        match s {
+            "-h" | "--help" | "-?" => help = true,
+            "-V" | "-v" | "--version" => version = true,
+            "-t" => test = true,
+            "-c" => match args.next() {
+                Some(f) => config = PathBuf::from(f),
+                None => return Err("option \"-c\" requires a file name".into()),
+            },
+            "--poller" => match args.next() {
+                Some(v) => poller = poller_name(&v.to_string_lossy())?,
+                None => return Err("option \"--poller\" requires a backend name".into()),
+            },
+            _ if s.starts_with("--poller=") => {
+                poller = poller_name(s.trim_start_matches("--poller="))?;
+            }
+            _ if s.starts_with("-c") && s.len() > 2 => config = PathBuf::from(&s[2..]),
+            _ => return Err(format!("invalid option: \"{s}\"")),
+        }
+    }
+    if help {
+        Ok(Command::Help)
+    } else if version {
+        Ok(Command::Version)
+    } else {
+        Ok(Command::Run { config, test, poller })
+    }
+}
+
+fn poller_name(name: &str) -> Result<PollerChoice, String> {
+    match name {
+        "epoll" => Ok(PollerChoice::Epoll),
+        "kqueue" => Ok(PollerChoice::Kqueue),
+        "poll" => Ok(PollerChoice::Poll),
+        _ => Err(format!("unknown poller \"{name}\" (expected epoll, kqueue or poll)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    fn run(config: &str, test: bool, poller: PollerChoice) -> Result<Command, String> {
+        Ok(Command::Run { config: PathBuf::from(config), test, poller })
+    }
+
+    #[test]
+    fn table() {
+        assert_eq!(p(&[]), run("berth.conf", false, PollerChoice::Default));
+        assert_eq!(p(&["-t"]), run("berth.conf", true, PollerChoice::Default));
+        assert_eq!(p(&["-c", "x.conf", "-t"]), run("x.conf", true, PollerChoice::Default));
+        assert_eq!(p(&["-cx.conf"]), run("x.conf", false, PollerChoice::Default));
+        assert_eq!(p(&["--poller", "poll"]), run("berth.conf", false, PollerChoice::Poll));
+        assert_eq!(p(&["--poller=epoll"]), run("berth.conf", false, PollerChoice::Epoll));
+        assert_eq!(p(&["--poller", "kqueue"]), run("berth.conf", false, PollerChoice::Kqueue));
+        assert_eq!(p(&["-V"]), Ok(Command::Version));
+        assert_eq!(p(&["-t", "-h"]), Ok(Command::Help));
+        assert!(p(&["-c"]).is_err());
+        assert!(p(&["--poller"]).is_err());
+        assert!(p(&["--poller", "select"]).is_err());
+        assert!(p(&["-x"]).is_err());
+        assert!(p(&["extra"]).is_err());
+    }
+}

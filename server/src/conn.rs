@@ -1,0 +1,628 @@
+//! One client connection: a state machine over its socket, its reused read
+//! and write buffers and the HTTP exchange in progress.
+//!
+//! The reactor calls [`Conn::drive`] at most once per loop iteration, and only
+//! for a connection the poller reported ready in that iteration or that is
+//! known to be still ready from an earlier report (the ready list). `drive`
+//! performs at most one `read` and one `write`/`sendfile` on the socket; every
+//! result is checked, and an error ends this connection only.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use poller::Interest;
+
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::{parse_head, BodyKind, Head, Status, Version};
+use crate::http::response::{self, ConnectionHeader, Reply, ReplyBody};
+use crate::log::AccessRecord;
+use crate::router::{self, Shared};
+use crate::timer::TimerSlot;
+
+/// Files up to this size are read into the write buffer and sent with the
+/// head in one `write`; larger ones go out with `sendfile`.
+pub const SMALL_FILE_BYTES: u64 = 32 * 1024;
+/// Most bytes one `sendfile` call is asked for (the fairness budget).
+pub const SENDFILE_CHUNK: usize = 1024 * 1024;
+/// Pipelined requests are answered into the write buffer until it holds this much.
+pub const PIPELINE_BYTES: usize = 64 * 1024;
+/// Extra read buffer space beyond the header limit, so a body start fits too.
+pub const READ_SLACK_BYTES: usize = 4 * 1024;
+/// How long a closing connection keeps discarding unread input (nginx's
+/// lingering close) so the client sees the response instead of a reset.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// What the connection expects from its input next.
+#[derive(Debug)]
+pub enum Input {
+    /// A request head (possibly already partly buffered).
+    Head,
+    /// The rest of a request body, discarded.
+    Body(BodyState),
+    /// No more requests: finish the output, then close.
+    Done,
+    /// Output finished and write side shut: discard input until EOF.
+    Linger,
+}
+
+/// Progress through a request body being discarded.
+#[derive(Debug)]
+pub enum BodyState {
+    /// Bytes still to come of a `Content-Length` body.
+    Length(u64),
+    /// A chunked body and the decoded bytes seen so far.
+    Chunked(ChunkedDecoder, u64),
+}
+
+/// A reply decided before its request body was read.
+#[derive(Debug)]
+struct Pending {
+    reply: Reply,
+    head_only: bool,
+    connection: ConnectionHeader,
+    close: bool,
+    limit: u64,
+}
+
+/// The file part of the output, after the write buffer.
+#[derive(Debug)]
+struct FileSend {
+    file: File,
+    offset: u64,
+    remaining: u64,
+}
+
+/// Which deadline applies; a change of phase restarts the timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the first byte of a request.
+    Idle,
+    /// Part of a request head has arrived.
+    Header,
+    /// Reading a request body.
+    Body,
+    /// Output pending.
+    Send,
+    /// Lingering close.
+    Linger,
+}
+
+/// What `drive` asks the reactor to do with the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep it.
+    Keep,
+    /// Close it now.
+    Close,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Index of the config listener it came from.
+    listener: usize,
+    /// Server whose timeouts apply (the last routed one).
+    server: usize,
+    input: Input,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    file: Option<FileSend>,
+    head: Head,
+    pending: Option<Pending>,
+    /// Readiness remembered from the poller until an I/O call says otherwise.
+    pub readable: bool,
+    /// See `readable`.
+    pub writable: bool,
+    /// The poller said the peer closed its side; read until EOF.
+    pub eof_hint: bool,
+    peer_eof: bool,
+    linger_wanted: bool,
+    requests: u64,
+    /// Deadline bookkeeping.
+    pub timer: TimerSlot,
+    phase: Option<Phase>,
+    read_progress: bool,
+    write_progress: bool,
+    /// Loop iteration in which this connection was last scheduled.
+    pub scheduled: u64,
+    /// Already on the ready list for the next iteration.
+    pub queued_next: bool,
+    /// Interest registered (level-triggered backends only).
+    pub interest: Interest,
+}
+
+impl Conn {
+    /// A new connection from `listener`, served by default by `server`.
+    pub fn new(stream: TcpStream, peer: SocketAddr, listener: usize, server: usize) -> Conn {
+        Conn {
+            stream,
+            peer,
+            listener,
+            server,
+            input: Input::Head,
+            rbuf: Vec::new(),
+            rstart: 0,
+            rend: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            file: None,
+            head: Head::new(),
+            pending: None,
+            readable: false,
+            writable: false,
+            eof_hint: false,
+            peer_eof: false,
+            linger_wanted: false,
+            requests: 0,
+            timer: TimerSlot::default(),
+            phase: None,
+            read_progress: false,
+            write_progress: false,
+            scheduled: 0,
+            queued_next: false,
+            interest: Interest::READABLE,
+        }
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Whether bytes are waiting to be written.
+    pub fn output_pending(&self) -> bool {
+        self.wpos < self.wbuf.len() || self.file.is_some()
+    }
+
+    fn output_backlogged(&self) -> bool {
+        self.file.is_some() || self.wbuf.len() - self.wpos >= PIPELINE_BYTES
+    }
+
+    fn wants_read(&self) -> bool {
+        match self.input {
+            Input::Head | Input::Body(_) => !self.peer_eof && !self.output_backlogged(),
+            Input::Linger => true,
+            Input::Done => false,
+        }
+    }
+
+    /// Whether an idle keep-alive connection can be closed at once (shutdown).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.input, Input::Head) && self.rstart == self.rend && !self.output_pending()
+    }
+
+    /// Whether the connection has work it can do without a new event.
+    pub fn needs_turn(&self) -> bool {
+        (self.readable && self.wants_read()) || (self.writable && self.output_pending())
+    }
+
+    /// The interest a level-triggered registration needs now.
+    pub fn level_interest(&self) -> Interest {
+        if self.output_pending() && !self.writable {
+            Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        }
+    }
+
+    /// One turn: at most one read, then request processing, then at most one write.
+    pub fn drive(&mut self, sh: &mut Shared) -> Verdict {
+        self.read_progress = false;
+        self.write_progress = false;
+        let rbuf_size = sh.limits.max_head + READ_SLACK_BYTES;
+        if self.readable && self.wants_read() && self.read_once(rbuf_size) == Verdict::Close {
+            return Verdict::Close;
+        }
+        if matches!(self.input, Input::Linger) {
+            return if self.peer_eof { Verdict::Close } else { Verdict::Keep };
+        }
+        self.process(sh);
+        if self.output_pending() && self.writable && self.write_once() == Verdict::Close {
+            return Verdict::Close;
+        }
+        if !self.output_pending() {
+            self.process(sh);
+        }
+        self.settle()
+    }
+
+    /// Decides what happens once output is drained.
+    fn settle(&mut self) -> Verdict {
+        if self.output_pending() {
+            return Verdict::Keep;
+        }
+        match self.input {
+            Input::Done => {
+                if self.linger_wanted && !self.peer_eof {
+                    // Half-close and keep reading so the client gets the
+                    // response rather than a reset (nginx lingering_close).
+                    if self.stream.shutdown(Shutdown::Write).is_err() {
+                        return Verdict::Close;
+                    }
+                    self.input = Input::Linger;
+                    self.rstart = 0;
+                    self.rend = 0;
+                    Verdict::Keep
+                } else {
+                    Verdict::Close
+                }
+            }
+            // The peer is gone and no complete request is left to answer.
+            Input::Head | Input::Body(_) if self.peer_eof => Verdict::Close,
+            _ => Verdict::Keep,
+        }
+    }
+
+    fn read_once(&mut self, size: usize) -> Verdict {
+        if self.rbuf.len() != size {
+            self.rbuf.resize(size, 0);
+        }
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        } else if self.rend == self.rbuf.len() && self.rstart > 0 {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        }
+        let Some(space) = self.rbuf.get_mut(self.rend..) else { return Verdict::Close };
+        let room = space.len();
+        if room == 0 {
+            return Verdict::Keep;
+        }
+        match self.stream.read(space) {
+            Ok(0) => {
+                self.peer_eof = true;
+                self.readable = false;
+                Verdict::Keep
+            }
+            Ok(n) => {
+                if matches!(self.input, Input::Linger) {
+                    // Lingering: the bytes are dropped.
+                    self.rend = 0;
+                } else {
+                    self.rend += n;
+                }
+                self.read_progress = true;
+                // A short read drained the socket; with the peer's FIN seen,
+                // read again to collect the EOF.
+                if n < room && !self.eof_hint {
+                    self.readable = false;
+                }
+                Verdict::Keep
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.readable = false;
+                Verdict::Keep
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => Verdict::Keep,
+            Err(_) => Verdict::Close,
+        }
+    }
+
+    fn write_once(&mut self) -> Verdict {
+        if self.wpos < self.wbuf.len() {
+            let Some(out) = self.wbuf.get(self.wpos..) else { return Verdict::Close };
+            let len = out.len();
+            match self.stream.write(out) {
+                Ok(0) => return Verdict::Close,
+                Ok(n) => {
+                    self.wpos += n;
+                    self.write_progress = true;
+                    if n < len {
+                        self.writable = false;
+                    }
+                    if self.wpos >= self.wbuf.len() {
+                        self.wbuf.clear();
+                        self.wpos = 0;
+                        if self.wbuf.capacity() > 4 * PIPELINE_BYTES {
+                            self.wbuf.shrink_to(PIPELINE_BYTES);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Close,
+            }
+            return Verdict::Keep;
+        }
+        let Some(f) = &mut self.file else { return Verdict::Keep };
+        let want = usize::try_from(f.remaining).unwrap_or(usize::MAX).min(SENDFILE_CHUNK);
+        match platform::sendfile::sendfile(self.stream.as_fd(), f.file.as_fd(), f.offset, want) {
+            // The file shrank under us: the promised length cannot be sent.
+            Ok(0) => return Verdict::Close,
+            Ok(n) => {
+                f.offset += n as u64;
+                f.remaining = f.remaining.saturating_sub(n as u64);
+                self.write_progress = true;
+                if n < want {
+                    self.writable = false;
+                }
+                if f.remaining == 0 {
+                    self.file = None;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Verdict::Close,
+        }
+        Verdict::Keep
+    }
+
+    /// Parses and answers buffered requests while the output is not backlogged.
+    fn process(&mut self, sh: &mut Shared) {
+        loop {
+            if self.output_backlogged() {
+                return;
+            }
+            match &mut self.input {
+                Input::Head => {
+                    if self.rstart == self.rend {
+                        return;
+                    }
+                    let buf = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
+                    match parse_head(buf, &sh.limits, &mut self.head) {
+                        Ok(Status::Complete(n)) => self.on_head(n, sh),
+                        Ok(Status::Partial) => {
+                            if buf.len() >= sh.limits.max_head {
+                                self.fail(431, sh, b"");
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            let line = request_line(buf);
+                            let line = line.to_vec();
+                            self.fail(e.status(), sh, &line);
+                            return;
+                        }
+                    }
+                }
+                Input::Body(state) => {
+                    let avail = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
+                    let finished = match state {
+                        BodyState::Length(remaining) => {
+                            let take = (*remaining).min(avail.len() as u64);
+                            self.rstart += take as usize;
+                            *remaining -= take;
+                            *remaining == 0
+                        }
+                        BodyState::Chunked(decoder, seen) => {
+                            sh.scratch.clear();
+                            match decoder.decode(avail, &mut sh.scratch) {
+                                Ok((used, done)) => {
+                                    self.rstart += used;
+                                    *seen += sh.scratch.len() as u64;
+                                    let limit = self.pending.as_ref().map_or(0, |p| p.limit);
+                                    if limit > 0 && *seen > limit {
+                                        self.pending = None;
+                                        self.fail(413, sh, b"");
+                                        return;
+                                    }
+                                    if !done && used == 0 {
+                                        return;
+                                    }
+                                    done
+                                }
+                                Err(e) => {
+                                    self.pending = None;
+                                    self.fail(e.status(), sh, b"");
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if !finished {
+                        if self.rstart == self.rend {
+                            return;
+                        }
+                        continue;
+                    }
+                    self.input = Input::Head;
+                    if let Some(p) = self.pending.take() {
+                        self.queue(p.reply, p.head_only, p.connection, p.close, sh);
+                    }
+                }
+                Input::Done | Input::Linger => return,
+            }
+        }
+    }
+
+    /// Answers a request whose head is `rbuf[rstart..rstart + n]`.
+    fn on_head(&mut self, n: usize, sh: &mut Shared) {
+        let start = self.rstart;
+        let Some(buf) = self.rbuf.get(start..start + n) else {
+            self.fail(400, sh, b"");
+            return;
+        };
+        self.requests += 1;
+        let head = &self.head;
+        let method = head.method(buf);
+        let head_only = method == b"HEAD";
+        let body = head.body();
+        let keep_alive = head.keep_alive() && !sh.shutting_down;
+        let http10 = matches!(head.version(), Version::Http10);
+
+        let decision = router::decide(sh, self.listener, head, buf);
+        self.server = decision.server;
+        let mut reply = decision.reply;
+        let has_body = !matches!(body, BodyKind::None | BodyKind::Length(0));
+        // A body we will not read forces a close (after a lingering drain).
+        let body_rejected = has_body && !decision.accept_body;
+        let close = reply.close || !keep_alive || body_rejected;
+        reply.close = close;
+        let connection = if close {
+            ConnectionHeader::Close
+        } else if http10 {
+            ConnectionHeader::KeepAlive
+        } else {
+            ConnectionHeader::None
+        };
+
+        if sh.log.access_enabled() {
+            let body_bytes =
+                if head_only || reply.is_bodiless_status() { 0 } else { reply.body.len() };
+            let rec = AccessRecord {
+                peer: self.peer,
+                request_line: request_line(buf),
+                status: reply.status,
+                body_bytes,
+                referer: head.header(buf, b"referer"),
+                user_agent: head.header(buf, b"user-agent"),
+            };
+            sh.log.access(&rec, &sh.clock.time_local, sh.clock.now);
+        }
+        let expect_continue = head.expect_continue();
+        self.rstart += n;
+
+        if has_body && decision.accept_body {
+            if expect_continue && !http10 {
+                // RFC 9110 §10.1.1: the body will be accepted, so ask for it.
+                self.wbuf.extend_from_slice(response::CONTINUE);
+            }
+            let state = match body {
+                BodyKind::Chunked => BodyState::Chunked(ChunkedDecoder::new(), 0),
+                BodyKind::Length(len) => BodyState::Length(len),
+                BodyKind::None => BodyState::Length(0),
+            };
+            self.input = Input::Body(state);
+            self.pending =
+                Some(Pending { reply, head_only, connection, close, limit: decision.body_limit });
+            return;
+        }
+        if body_rejected {
+            self.linger_wanted = true;
+        }
+        self.queue(reply, head_only, connection, close, sh);
+    }
+
+    /// Answers an unparseable or failed request and stops reading requests.
+    fn fail(&mut self, status: u16, sh: &mut Shared, line: &[u8]) {
+        let reply = router::error_reply(sh, status, self.listener, None, None);
+        if sh.log.access_enabled() {
+            let rec = AccessRecord {
+                peer: self.peer,
+                request_line: line,
+                status,
+                body_bytes: reply.body.len(),
+                referer: None,
+                user_agent: None,
+            };
+            sh.log.access(&rec, &sh.clock.time_local, sh.clock.now);
+        }
+        self.linger_wanted = true;
+        self.queue(reply, false, ConnectionHeader::Close, true, sh);
+    }
+
+    /// Times out: 408 for a request in progress, a quiet close otherwise.
+    pub fn on_timeout(&mut self, sh: &mut Shared) -> Verdict {
+        match self.phase {
+            Some(Phase::Header) | Some(Phase::Body) => {
+                self.pending = None;
+                self.fail(408, sh, b"");
+                // The client is not reading its request either: do not linger.
+                self.linger_wanted = false;
+                Verdict::Keep
+            }
+            _ => Verdict::Close,
+        }
+    }
+
+    /// Serialises `reply` into the write buffer (and the file part).
+    fn queue(
+        &mut self,
+        reply: Reply,
+        head_only: bool,
+        connection: ConnectionHeader,
+        close: bool,
+        sh: &mut Shared,
+    ) {
+        let mark = self.wbuf.len();
+        response::write_head(&mut self.wbuf, &reply, &sh.clock.date, connection);
+        if close {
+            self.input = Input::Done;
+        }
+        if head_only || reply.is_bodiless_status() {
+            return;
+        }
+        match reply.body {
+            ReplyBody::Empty => {}
+            ReplyBody::Bytes(b) => self.wbuf.extend_from_slice(&b),
+            ReplyBody::File { file, start, len } if len <= SMALL_FILE_BYTES => {
+                let at = self.wbuf.len();
+                self.wbuf.resize(at + len as usize, 0);
+                let ok = match self.wbuf.get_mut(at..) {
+                    Some(dst) => file.read_exact_at(dst, start).is_ok(),
+                    None => false,
+                };
+                if !ok {
+                    // The file changed since it was measured: answer 500 instead.
+                    self.wbuf.truncate(mark);
+                    let r = Reply::error(500);
+                    response::write_head(
+                        &mut self.wbuf,
+                        &r,
+                        &sh.clock.date,
+                        ConnectionHeader::Close,
+                    );
+                    if let ReplyBody::Bytes(b) = &r.body {
+                        self.wbuf.extend_from_slice(b);
+                    }
+                    self.input = Input::Done;
+                }
+            }
+            ReplyBody::File { file, start, len } => {
+                self.file = Some(FileSend { file, offset: start, remaining: len });
+            }
+        }
+    }
+
+    /// The deadline phase now, and whether its timer must restart.
+    pub fn phase_now(&mut self) -> (Phase, bool) {
+        let phase = if self.output_pending() {
+            Phase::Send
+        } else {
+            match self.input {
+                Input::Linger => Phase::Linger,
+                Input::Body(_) => Phase::Body,
+                Input::Head if self.rstart < self.rend => Phase::Header,
+                _ => Phase::Idle,
+            }
+        };
+        let changed = self.phase != Some(phase);
+        self.phase = Some(phase);
+        let restart = changed
+            || (phase == Phase::Send && self.write_progress)
+            || (phase == Phase::Body && self.read_progress);
+        (phase, restart)
+    }
+
+    /// Whether any request was received on this connection.
+    pub fn served_any(&self) -> bool {
+        self.requests > 0
+    }
+
+    /// The server whose timeouts apply.
+    pub fn server(&self) -> usize {
+        self.server
+    }
+}
+
+/// The request line at the start of `buf` (for logs), without CRLF.
+fn request_line(buf: &[u8]) -> &[u8] {
+    let end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
+    buf.get(..end.min(1024)).unwrap_or_default()
+}
+
+/// Converts a duration from now.
+pub fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d).unwrap_or(now)
+}

@@ -1,0 +1,117 @@
+//! MIME types by file extension: a built-in table of the common types
+//! (nginx's `mime.types`, abridged), `application/octet-stream` otherwise.
+
+/// The type sent for an extension the table does not know.
+pub const DEFAULT_TYPE: &str = "application/octet-stream";
+
+/// Extension (lowercase, no dot) -> Content-Type, sorted by extension.
+const TABLE: &[(&str, &str)] = &[
+    ("7z", "application/x-7z-compressed"),
+    ("avif", "image/avif"),
+    ("bin", "application/octet-stream"),
+    ("bmp", "image/x-ms-bmp"),
+    ("bz2", "application/x-bzip2"),
+    ("css", "text/css"),
+    ("csv", "text/csv"),
+    ("doc", "application/msword"),
+    ("epub", "application/epub+zip"),
+    ("gif", "image/gif"),
+    ("gz", "application/gzip"),
+    ("htm", "text/html"),
+    ("html", "text/html"),
+    ("ico", "image/x-icon"),
+    ("jar", "application/java-archive"),
+    ("jpeg", "image/jpeg"),
+    ("jpg", "image/jpeg"),
+    ("js", "application/javascript"),
+    ("json", "application/json"),
+    ("m4a", "audio/x-m4a"),
+    ("md", "text/markdown"),
+    ("mjs", "application/javascript"),
+    ("mov", "video/quicktime"),
+    ("mp3", "audio/mpeg"),
+    ("mp4", "video/mp4"),
+    ("mpeg", "video/mpeg"),
+    ("ogg", "audio/ogg"),
+    ("otf", "font/otf"),
+    ("pdf", "application/pdf"),
+    ("png", "image/png"),
+    ("rss", "application/rss+xml"),
+    ("svg", "image/svg+xml"),
+    ("svgz", "image/svg+xml"),
+    ("tar", "application/x-tar"),
+    ("tif", "image/tiff"),
+    ("tiff", "image/tiff"),
+    ("ttf", "font/ttf"),
+    ("txt", "text/plain"),
+    ("wasm", "application/wasm"),
+    ("wav", "audio/wav"),
+    ("webm", "video/webm"),
+    ("webp", "image/webp"),
+    ("woff", "font/woff"),
+    ("woff2", "font/woff2"),
+    ("xhtml", "application/xhtml+xml"),
+    ("xml", "text/xml"),
+    ("xz", "application/x-xz"),
+    ("zip", "application/zip"),
+];
+
+/// The Content-Type for a file name, by its extension (case-insensitive).
+pub fn for_path(name: &str) -> &'static str {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let Some((stem, ext)) = file.rsplit_once('.') else {
+        return DEFAULT_TYPE;
+    };
+    if stem.is_empty() || ext.len() > 8 {
+        // ".bashrc" has no extension; long "extensions" are never in the table.
+        return DEFAULT_TYPE;
+    }
+    let mut lower = [0u8; 8];
+    let lower = &mut lower[..ext.len()];
+    lower.copy_from_slice(ext.as_bytes());
+    lower.make_ascii_lowercase();
+    TABLE
+        .binary_search_by(|(e, _)| e.as_bytes().cmp(lower))
+        .ok()
+        .and_then(|i| TABLE.get(i))
+        .map_or(DEFAULT_TYPE, |(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_lowercase() {
+        for pair in TABLE.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
+        for (ext, _) in TABLE {
+            assert!(ext.len() <= 8 && ext.bytes().all(|b| !b.is_ascii_uppercase()), "{ext}");
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let cases = [
+            ("index.html", "text/html"),
+            ("/a/b/INDEX.HTM", "text/html"),
+            ("style.css", "text/css"),
+            ("app.min.js", "application/javascript"),
+            ("photo.JPG", "image/jpeg"),
+            ("x.png", "image/png"),
+            ("data.json", "application/json"),
+            ("readme.txt", "text/plain"),
+            ("archive.tar.gz", "application/gzip"),
+            ("noext", DEFAULT_TYPE),
+            (".bashrc", DEFAULT_TYPE),
+            ("weird.verylongext", DEFAULT_TYPE),
+            ("dir.d/file", DEFAULT_TYPE),
+            ("x.unknown", DEFAULT_TYPE),
+            ("trailing.", DEFAULT_TYPE),
+        ];
+        for (name, want) in cases {
+            assert_eq!(for_path(name), want, "{name}");
+        }
+    }
+}

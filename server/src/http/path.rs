@@ -1,0 +1,211 @@
+//! Request path normalisation: percent-decoding once and dot-segment removal.
+//!
+//! Pure functions over bytes. The result is the path the router and the file
+//! mapping see; it always starts with `/`, never contains `.` or `..`
+//! segments, empty segments (`//`) or NUL, so joining it under a root can only
+//! leave the root through a symlink (which the static handler checks).
+
+use std::fmt;
+
+/// Why a request path was refused; every variant is answered with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    NotAbsolute,
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// A NUL byte, literal or encoded (`%00`).
+    Nul,
+    /// An encoded slash (`%2F`) inside a segment.
+    EncodedSlash,
+    /// The decoded path is not UTF-8.
+    NotUtf8,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::NotAbsolute => "path does not start with \"/\"",
+            PathError::BadEscape => "invalid percent-encoding",
+            PathError::Nul => "NUL in path",
+            PathError::EncodedSlash => "encoded \"/\" in path",
+            PathError::NotUtf8 => "path is not UTF-8",
+        })
+    }
+}
+
+/// Decodes `%XX` escapes once (no `+` handling: that belongs to queries).
+///
+/// # Errors
+/// [`PathError::BadEscape`] for a truncated or non-hex escape, [`PathError::Nul`]
+/// for NUL, [`PathError::EncodedSlash`] for `%2F`.
+pub fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, PathError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'%' => {
+                let hi = raw.get(i + 1).copied().and_then(hex_value);
+                let lo = raw.get(i + 2).copied().and_then(hex_value);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(PathError::BadEscape);
+                };
+                let c = hi << 4 | lo;
+                match c {
+                    0 => return Err(PathError::Nul),
+                    b'/' => return Err(PathError::EncodedSlash),
+                    _ => out.push(c),
+                }
+                i += 3;
+            }
+            0 => return Err(PathError::Nul),
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Percent-decodes `raw` once, then removes dot-segments (RFC 3986 §5.2.4) and
+/// merges repeated slashes.
+///
+/// `..` above the top clamps at `/`, as §5.2.4 specifies. A trailing `/`, `/.`
+/// or `/..` leaves a trailing slash (the result names a directory).
+///
+/// # Errors
+/// See [`PathError`].
+pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
+    if raw.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let decoded = percent_decode(raw)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
+    Ok(remove_dot_segments(&decoded))
+}
+
+/// Removes `.` and `..` segments and empty segments from an absolute path.
+pub fn remove_dot_segments(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for seg in path.split('/').skip(1) {
+        match seg {
+            "" | "." => trailing_slash = true,
+            ".." => {
+                segments.pop();
+                trailing_slash = true;
+            }
+            s => {
+                segments.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Percent-encodes a path for a `Location` header or an HTML link: every byte
+/// outside the RFC 3986 unreserved set and `/` is escaped.
+pub fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for &b in path.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+            out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_table() {
+        let ok: &[(&str, &str)] = &[
+            ("/", "/"),
+            ("/index.html", "/index.html"),
+            ("/a/b/c", "/a/b/c"),
+            ("/a/b/", "/a/b/"),
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/.", "/a/b/"),
+            ("/..", "/"),
+            ("/../../etc/passwd", "/etc/passwd"),
+            ("/a/../../../etc/passwd", "/etc/passwd"),
+            ("//a///b", "/a/b"),
+            ("/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd"),
+            ("/%2E%2E/secret", "/secret"),
+            ("/a/%2e/b", "/a/b"),
+            ("/hello%20world.txt", "/hello world.txt"),
+            ("/caf%C3%A9", "/caf\u{e9}"),
+            ("/a..b/c", "/a..b/c"),
+            ("/...", "/..."),
+            ("/%25", "/%"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(normalize(input.as_bytes()).as_deref(), Ok(*want), "input {input}");
+        }
+    }
+
+    #[test]
+    fn normalize_rejects() {
+        let bad: &[(&[u8], PathError)] = &[
+            (b"", PathError::NotAbsolute),
+            (b"index.html", PathError::NotAbsolute),
+            (b"*", PathError::NotAbsolute),
+            (b"/a%2fb", PathError::EncodedSlash),
+            (b"/a%2Fb", PathError::EncodedSlash),
+            (b"/..%2f..%2fetc/passwd", PathError::EncodedSlash),
+            (b"/a%00b", PathError::Nul),
+            (b"/a\0b", PathError::Nul),
+            (b"/a%", PathError::BadEscape),
+            (b"/a%4", PathError::BadEscape),
+            (b"/a%zz", PathError::BadEscape),
+            (b"/%ff", PathError::NotUtf8),
+        ];
+        for (input, want) in bad {
+            assert_eq!(normalize(input), Err(*want), "input {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn decode_is_done_once() {
+        // %2525 decodes to %25, not to %.
+        assert_eq!(normalize(b"/%252e%252e/x").as_deref(), Ok("/%2e%2e/x"));
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        for p in ["/a b/c", "/caf\u{e9}/x", "/100%/y", "/a\"<>/"] {
+            let enc = percent_encode_path(p);
+            assert!(enc.bytes().all(|b| b.is_ascii_graphic()), "{enc}");
+            assert_eq!(normalize(enc.as_bytes()).as_deref(), Ok(p));
+        }
+    }
+}

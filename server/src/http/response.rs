@@ -1,0 +1,314 @@
+//! Responses: the [`Reply`] a handler returns, its head serialised into the
+//! connection's write buffer, reason phrases and the built-in error pages.
+//!
+//! Pure: the reactor supplies the cached `Date` and decides `Connection`.
+
+use std::borrow::Cow;
+use std::fs::File;
+
+/// `Server` header value and the signature on built-in pages.
+pub const SERVER: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+
+/// The body of a [`Reply`].
+#[derive(Debug)]
+pub enum ReplyBody {
+    /// No body (`Content-Length: 0`, or none at all for 1xx, 204 and 304).
+    Empty,
+    /// A body held in memory.
+    Bytes(Cow<'static, [u8]>),
+    /// `len` bytes of `file` from offset `start`.
+    File {
+        /// The open file.
+        file: File,
+        /// First byte to send.
+        start: u64,
+        /// How many bytes to send.
+        len: u64,
+    },
+}
+
+impl ReplyBody {
+    /// The body's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            ReplyBody::Empty => 0,
+            ReplyBody::Bytes(b) => b.len() as u64,
+            ReplyBody::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A complete response decided by a handler, before serialisation.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// `Content-Type`, if the response has a body.
+    pub content_type: Option<&'static str>,
+    /// Headers besides Date, Server, Connection, Content-Type and Content-Length.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: ReplyBody,
+    /// Whether the connection must close after this response (e.g. 400).
+    pub close: bool,
+}
+
+impl Reply {
+    /// A reply with no extra header and no body.
+    pub fn new(status: u16) -> Reply {
+        Reply {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            body: ReplyBody::Empty,
+            close: false,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The built-in HTML page for an error status.
+    pub fn error(status: u16) -> Reply {
+        let mut r = Reply::new(status);
+        r.content_type = Some("text/html");
+        r.body = ReplyBody::Bytes(Cow::Owned(error_page(status).into_bytes()));
+        r
+    }
+
+    /// A redirect to `location` with a small HTML body, as nginx sends.
+    pub fn redirect(status: u16, location: String) -> Reply {
+        let mut r = Reply::error(status);
+        r.headers.push(("Location", location));
+        r
+    }
+
+    /// Whether this status never carries a body or `Content-Length`
+    /// (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
+    pub fn is_bodiless_status(&self) -> bool {
+        self.status < 200 || self.status == 204 || self.status == 304
+    }
+}
+
+/// How the `Connection` header is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionHeader {
+    /// No header: HTTP/1.1 persistent by default.
+    None,
+    /// `Connection: keep-alive` (a kept-alive HTTP/1.0 client).
+    KeepAlive,
+    /// `Connection: close`.
+    Close,
+}
+
+/// Writes the status line and headers of `reply` (through the blank line).
+pub fn write_head(out: &mut Vec<u8>, reply: &Reply, date: &str, connection: ConnectionHeader) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(reply.status));
+    out.push(b' ');
+    out.extend_from_slice(reason(reply.status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(SERVER.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !reply.is_bodiless_status() {
+        if let Some(t) = reply.content_type {
+            header(out, "Content-Type", t.as_bytes());
+        }
+        out.extend_from_slice(b"Content-Length: ");
+        push_u64(out, reply.body.len());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in &reply.headers {
+        header(out, name, value.as_bytes());
+    }
+    match connection {
+        ConnectionHeader::None => {}
+        ConnectionHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The interim response sent for `Expect: 100-continue` (RFC 9110 §10.1.1).
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Appends one `name: value` header line.
+pub fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The reason phrase of a status code (RFC 9110 §15).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => match status / 100 {
+            1 => "Informational",
+            2 => "Success",
+            3 => "Redirection",
+            4 => "Client Error",
+            _ => "Server Error",
+        },
+    }
+}
+
+/// The built-in HTML page for a status (nginx's layout).
+pub fn error_page(status: u16) -> String {
+    let title = format!("{status} {}", reason(status));
+    format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{SERVER}</center>\r\n</body>\r\n</html>\r\n"
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Appends the decimal form of `n`.
+pub fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn head(reply: &Reply, conn: ConnectionHeader) -> String {
+        let mut out = Vec::new();
+        write_head(&mut out, reply, DATE, conn);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn ok_head() {
+        let mut r = Reply::new(200);
+        r.content_type = Some("text/html");
+        r.body = ReplyBody::Bytes(Cow::Borrowed(b"hello"));
+        r.headers.push(("ETag", "\"1-5\"".into()));
+        assert_eq!(
+            head(&r, ConnectionHeader::None),
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: {SERVER}\r\nDate: {DATE}\r\nContent-Type: text/html\r\n\
+                 Content-Length: 5\r\nETag: \"1-5\"\r\n\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn connection_headers() {
+        let r = Reply::new(200);
+        assert!(head(&r, ConnectionHeader::Close)
+            .ends_with("Content-Length: 0\r\nConnection: close\r\n\r\n"));
+        assert!(head(&r, ConnectionHeader::KeepAlive).ends_with("Connection: keep-alive\r\n\r\n"));
+        assert!(!head(&r, ConnectionHeader::None).contains("Connection"));
+    }
+
+    #[test]
+    fn not_modified_has_no_length() {
+        let mut r = Reply::new(304);
+        r.content_type = Some("text/html");
+        let h = head(&r, ConnectionHeader::None);
+        assert!(h.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+        assert!(!h.contains("Content-Length") && !h.contains("Content-Type"), "{h}");
+    }
+
+    #[test]
+    fn error_pages_for_every_listed_status() {
+        for status in
+            [400, 403, 404, 405, 408, 411, 413, 414, 415, 431, 500, 501, 502, 503, 504, 505]
+        {
+            let r = Reply::error(status);
+            let ReplyBody::Bytes(body) = &r.body else { panic!("error page body is in memory") };
+            let body = String::from_utf8_lossy(body);
+            let title = format!("{status} {}", reason(status));
+            assert!(body.contains(&format!("<title>{title}</title>")), "{body}");
+            assert_ne!(reason(status), "Client Error");
+            assert_ne!(reason(status), "Server Error");
+            assert_eq!(r.content_type, Some("text/html"));
+        }
+    }
+
+    #[test]
+    fn redirect_has_location() {
+        let r = Reply::redirect(301, "/new".into());
+        let h = head(&r, ConnectionHeader::None);
+        assert!(h.starts_with("HTTP/1.1 301 Moved Permanently\r\n"), "{h}");
+        assert!(h.contains("\r\nLocation: /new\r\n"), "{h}");
+    }
+
+    #[test]
+    fn numbers_and_escaping() {
+        let mut out = Vec::new();
+        for n in [0u64, 7, 10, 1234567890, u64::MAX] {
+            out.clear();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        assert_eq!(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}

@@ -1,0 +1,267 @@
+//! From a parsed request head to a [`Reply`]: path normalisation, routing
+//! through the configuration, body limits, `methods`, redirects, the static
+//! handler and error pages (built-in or `error_page` files).
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use config::{Config, Location};
+
+use crate::files::{self, FileRequest};
+use crate::http::path::normalize;
+use crate::http::request::{BodyKind, Head, Limits};
+use crate::http::response::Reply;
+use crate::log::{self, Log};
+
+/// Methods Berth knows, in the order the `Allow` header lists them.
+pub const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+/// Methods the static file handler implements.
+const STATIC_METHODS: [&str; 2] = ["GET", "HEAD"];
+
+/// State every connection's request handling reads or appends to.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// Canonical mapping base of every location (`[server][location]`),
+    /// `None` when it does not exist.
+    pub bases: Vec<Vec<Option<PathBuf>>>,
+    /// Request head limits.
+    pub limits: Limits,
+    /// Access and error logs.
+    pub log: Log,
+    /// The loop's clock and cached date strings.
+    pub clock: Clock,
+    /// Scratch space for decoded chunked bodies that are discarded.
+    pub scratch: Vec<u8>,
+    /// Graceful stop in progress: no more keep-alive.
+    pub shutting_down: bool,
+}
+
+impl Shared {
+    /// Shared state for `config`, canonicalising every location's base.
+    pub fn new(config: Config, log: Log) -> Shared {
+        let bases = config
+            .servers
+            .iter()
+            .map(|s| {
+                s.locations
+                    .iter()
+                    .map(|l| std::fs::canonicalize(files::mapping_base(l)).ok())
+                    .collect()
+            })
+            .collect();
+        Shared {
+            config,
+            bases,
+            limits: Limits::default(),
+            log,
+            clock: Clock::new(),
+            scratch: Vec::new(),
+            shutting_down: false,
+        }
+    }
+
+    fn location(&self, at: (usize, usize)) -> Option<&Location> {
+        self.config.servers.get(at.0)?.locations.get(at.1)
+    }
+
+    fn base(&self, at: (usize, usize)) -> Option<&std::path::Path> {
+        self.bases.get(at.0)?.get(at.1)?.as_deref()
+    }
+
+    /// Logs an error line.
+    pub fn error(&mut self, level: &str, message: &str) {
+        self.log.error(level, message, &self.clock.time_err, self.clock.now);
+    }
+}
+
+/// The loop's notion of now, with the `Date` header and log timestamps
+/// re-formatted at most once a second.
+#[derive(Debug)]
+pub struct Clock {
+    /// Monotonic now.
+    pub now: Instant,
+    second: u64,
+    /// IMF-fixdate for the `Date` header.
+    pub date: String,
+    /// Access log time.
+    pub time_local: String,
+    /// Error log time.
+    pub time_err: String,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let mut c = Clock {
+            now: Instant::now(),
+            second: u64::MAX,
+            date: String::new(),
+            time_local: String::new(),
+            time_err: String::new(),
+        };
+        c.update();
+        c
+    }
+
+    /// Reads the clocks; re-formats the strings when the second changed.
+    pub fn update(&mut self) {
+        self.now = Instant::now();
+        let wall = SystemTime::now();
+        let second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.date = platform::httpdate::fmt_http_date(wall);
+            self.time_local = log::time_local(&self.date);
+            self.time_err = log::time_err(&self.date);
+        }
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub struct Decision {
+    /// The server that handled it (its timeouts apply from now on).
+    pub server: usize,
+    /// The response.
+    pub reply: Reply,
+    /// Whether a request body is read (and discarded) before replying; when
+    /// `false`, a body is left unread and the connection closes.
+    pub accept_body: bool,
+    /// `client_max_body_size` for a chunked body (0 = unlimited).
+    pub body_limit: u64,
+}
+
+/// Decides the response to a parsed request (`buf` holds its head).
+pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision {
+    let host = head.host(buf).and_then(|h| std::str::from_utf8(h).ok());
+    let default_server = sh.config.listeners.get(listener).map_or(0, |l| l.default_server);
+    let refuse = |status: u16, at: Option<(usize, usize)>| Decision {
+        server: at.map_or(default_server, |a| a.0),
+        reply: error_reply(sh, status, listener, host, at),
+        accept_body: false,
+        body_limit: 0,
+    };
+
+    let method = head.method(buf);
+    let Some(method) = KNOWN_METHODS.iter().copied().find(|m| m.as_bytes() == method) else {
+        return refuse(501, None);
+    };
+    let path = match normalize(head.path(buf)) {
+        Ok(p) => p,
+        Err(_) => return refuse(400, None),
+    };
+    let at = sh.config.route(listener, host, &path);
+    let Some(location) = sh.location(at) else { return refuse(500, None) };
+
+    let limit = location.client_max_body_size;
+    if let BodyKind::Length(n) = head.body() {
+        // Decided from Content-Length before reading any of the body.
+        if limit > 0 && n > limit {
+            return refuse(413, Some(at));
+        }
+    }
+    if !location.methods.contains(method) {
+        let mut d = refuse(405, Some(at));
+        d.reply.headers.push(("Allow", allow(|m| location.methods.contains(m))));
+        return d;
+    }
+    if let Some(r) = &location.redirect {
+        let reply = Reply::redirect(r.code, r.target.clone());
+        return Decision { server: at.0, reply, accept_body: true, body_limit: limit };
+    }
+    if !STATIC_METHODS.contains(&method) {
+        // nginx: POST (or PUT, DELETE...) to a static file is 405.
+        let mut d = refuse(405, Some(at));
+        d.reply.headers.push((
+            "Allow",
+            allow(|m| STATIC_METHODS.contains(&m) && location.methods.contains(m)),
+        ));
+        return d;
+    }
+    let req = FileRequest {
+        path: &path,
+        query: head.query(buf),
+        if_none_match: head.header(buf, b"if-none-match"),
+        if_modified_since: head.header(buf, b"if-modified-since"),
+        range: head.header(buf, b"range"),
+        if_range: head.header(buf, b"if-range"),
+    };
+    match files::serve(&req, location, sh.base(at)) {
+        Ok(reply) => Decision { server: at.0, reply, accept_body: true, body_limit: limit },
+        Err(status) => {
+            let mut d = refuse(status, Some(at));
+            // A GET body is read and dropped, so the connection can stay open.
+            d.accept_body = !d.reply.close;
+            d.body_limit = limit;
+            d
+        }
+    }
+}
+
+fn allow(mut pred: impl FnMut(&str) -> bool) -> String {
+    let mut out = String::new();
+    for m in KNOWN_METHODS {
+        if pred(m) {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(m);
+        }
+    }
+    out
+}
+
+/// The response for an error `status`: the location's `error_page` file if
+/// configured and servable (sent with the original status), else the built-in
+/// page. `at` is the routed server and location; without it the listener's
+/// default server (for `host`) and its `/` location are used.
+pub fn error_reply(
+    sh: &Shared,
+    status: u16,
+    listener: usize,
+    host: Option<&str>,
+    at: Option<(usize, usize)>,
+) -> Reply {
+    let at = at.unwrap_or_else(|| sh.config.route(listener, host, "/"));
+    let mut reply =
+        custom_page(sh, status, listener, host, at).unwrap_or_else(|| Reply::error(status));
+    // As nginx: after these the connection is not kept alive.
+    if matches!(status, 400 | 408 | 413 | 414 | 431 | 500 | 501 | 505) {
+        reply.close = true;
+    }
+    reply
+}
+
+fn custom_page(
+    sh: &Shared,
+    status: u16,
+    listener: usize,
+    host: Option<&str>,
+    at: (usize, usize),
+) -> Option<Reply> {
+    let uri = sh.location(at)?.error_page(status)?;
+    let path = normalize(uri.as_bytes()).ok()?;
+    let page_at = sh.config.route(listener, host, &path);
+    let location = sh.location(page_at)?;
+    let req = FileRequest { path: &path, ..FileRequest::default() };
+    let mut reply = files::serve(&req, location, sh.base(page_at)).ok()?;
+    if reply.status != 200 {
+        return None;
+    }
+    reply.status = status;
+    reply.headers.retain(|(name, _)| !matches!(*name, "ETag" | "Last-Modified" | "Accept-Ranges"));
+    Some(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_in_fixed_order() {
+        assert_eq!(allow(|m| m == "POST" || m == "GET"), "GET, POST");
+        assert_eq!(allow(|_| true), "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
+        assert_eq!(allow(|_| false), "");
+    }
+}
