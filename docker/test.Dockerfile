@@ -1,0 +1,27 @@
+# Berth's test image: the workspace's test suite in a container, so any machine
+# with Docker reproduces the tests that CI runs (.ci/run) on Linux.
+#
+#   docker build -f docker/test.Dockerfile -t berth-test . && docker run --rm berth-test
+#
+# The build compiles everything (so a compile error fails the build); running the
+# image runs the README's test command, then the poller suite on its poll(2)
+# backend (`--cfg poller_force_poll`), like .ci/run. fmt, clippy and the BSD
+# type-check stay in .ci/run: the official Rust image ships no rustfmt or clippy.
+FROM rust:1.95-slim-bookworm
+# The same external tools .ci/run installs for the black-box tests.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends curl python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo fetch --locked
+# From here on nothing is downloaded: the tests run with no network.
+ENV CARGO_NET_OFFLINE=true \
+    CARGO_TERM_COLOR=never
+RUN cargo build --workspace --locked --all-targets \
+ && cargo test --workspace --locked --no-run \
+ && RUSTFLAGS="--cfg poller_force_poll" \
+    cargo test -p poller --locked --no-run --target-dir target/force-poll
+CMD cargo test --workspace --locked \
+ && RUSTFLAGS="--cfg poller_force_poll" \
+    cargo test -p poller --locked --target-dir target/force-poll
