@@ -632,8 +632,9 @@ fn skip_empty_lines(b: &[u8]) -> Result<Status<usize>, ParseError> {
 }
 
 /// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`,
-/// one SP each (no lenient whitespace: RFC 9112 §3 permits it only where it
-/// cannot confuse, and nginx rejects it too).
+/// with exactly one SP each. §3 lets a recipient split on any whitespace
+/// instead but warns that "lenient parsing can result in request smuggling
+/// security vulnerabilities"; Berth keeps to the grammar.
 fn parse_request_line(
     b: &[u8],
     start: usize,
