@@ -455,9 +455,15 @@ impl Conn {
         self.server = decision.server;
         let mut reply = decision.reply;
         let has_body = !matches!(body, BodyKind::None | BodyKind::Length(0));
-        // A body we will not read forces a close (after a lingering drain).
-        let body_rejected = has_body && !decision.accept_body;
-        let close = reply.close || !keep_alive || body_rejected;
+        let expect_continue = head.expect_continue() && !http10;
+        // A body is read before the reply (and dropped unless the handler
+        // consumes it), as nginx discards it, so the connection stays usable;
+        // except when the reply closes anyway, or the client waits for
+        // `100 Continue` that a refusing handler will not send: then the
+        // final status goes out at once and the body is never read.
+        let read_body = has_body && !reply.close && (decision.consumes_body || !expect_continue);
+        let body_unread = has_body && !read_body;
+        let close = reply.close || !keep_alive || body_unread;
         reply.close = close;
         let connection = if close {
             ConnectionHeader::Close
@@ -480,11 +486,10 @@ impl Conn {
             };
             sh.log.access(&rec, &sh.clock.time_local, sh.clock.now);
         }
-        let expect_continue = head.expect_continue();
         self.rstart += n;
 
-        if has_body && decision.accept_body {
-            if expect_continue && !http10 {
+        if read_body {
+            if expect_continue {
                 // RFC 9110 §10.1.1: the body will be accepted, so ask for it.
                 self.wbuf.extend_from_slice(response::CONTINUE);
             }
@@ -498,7 +503,7 @@ impl Conn {
                 Some(Pending { reply, head_only, connection, close, limit: decision.body_limit });
             return;
         }
-        if body_rejected {
+        if body_unread {
             self.linger_wanted = true;
         }
         self.queue(reply, head_only, connection, close, sh);

@@ -15,6 +15,8 @@ use crate::log::{self, Log};
 
 /// Methods Berth knows, in the order the `Allow` header lists them.
 pub const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+/// Body limit before a request is routed (nginx's default `client_max_body_size`).
+const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
 /// Methods the static file handler implements.
 const STATIC_METHODS: [&str; 2] = ["GET", "HEAD"];
 
@@ -125,10 +127,10 @@ pub struct Decision {
     pub server: usize,
     /// The response.
     pub reply: Reply,
-    /// Whether a request body is read (and discarded) before replying; when
-    /// `false`, a body is left unread and the connection closes.
-    pub accept_body: bool,
-    /// `client_max_body_size` for a chunked body (0 = unlimited).
+    /// Whether the handler consumes a request body (and so earns a
+    /// `100 Continue`); other bodies are read and dropped before the reply.
+    pub consumes_body: bool,
+    /// `client_max_body_size` (0 = unlimited), checked as a body is read.
     pub body_limit: u64,
 }
 
@@ -139,8 +141,10 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
     let refuse = |status: u16, at: Option<(usize, usize)>| Decision {
         server: at.map_or(default_server, |a| a.0),
         reply: error_reply(sh, status, listener, host, at),
-        accept_body: false,
-        body_limit: 0,
+        consumes_body: false,
+        body_limit: at
+            .and_then(|a| sh.location(a))
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.client_max_body_size),
     };
 
     let method = head.method(buf);
@@ -149,7 +153,7 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
     };
     let path = match normalize(head.path(buf)) {
         Ok(p) => p,
-        Err(_) => return refuse(400, None),
+        Err(e) => return refuse(e.status(), None),
     };
     let at = sh.config.route(listener, host, &path);
     let Some(location) = sh.location(at) else { return refuse(500, None) };
@@ -168,7 +172,7 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
     }
     if let Some(r) = &location.redirect {
         let reply = Reply::redirect(r.code, r.target.clone());
-        return Decision { server: at.0, reply, accept_body: true, body_limit: limit };
+        return Decision { server: at.0, reply, consumes_body: false, body_limit: limit };
     }
     if !STATIC_METHODS.contains(&method) {
         // nginx: POST (or PUT, DELETE...) to a static file is 405.
@@ -188,14 +192,8 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
         if_range: head.header(buf, b"if-range"),
     };
     match files::serve(&req, location, sh.base(at)) {
-        Ok(reply) => Decision { server: at.0, reply, accept_body: true, body_limit: limit },
-        Err(status) => {
-            let mut d = refuse(status, Some(at));
-            // A GET body is read and dropped, so the connection can stay open.
-            d.accept_body = !d.reply.close;
-            d.body_limit = limit;
-            d
-        }
+        Ok(reply) => Decision { server: at.0, reply, consumes_body: false, body_limit: limit },
+        Err(status) => refuse(status, Some(at)),
     }
 }
 
