@@ -78,7 +78,7 @@ server.network-backend = "sendfile"
 server.max-connections = 4096
 CONF
 
-$srv_pin target/release/berth -c "$work/berth.conf" 2>"$work/logs/berth.err" & pids+=($!)
+$srv_pin "${CARGO_TARGET_DIR:-target}/release/berth" -c "$work/berth.conf" 2>"$work/logs/berth.err" & pids+=($!)
 $srv_pin nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/nginx.err" & pids+=($!)
 $srv_pin lighttpd -D -f "$work/lighttpd.conf" 2>"$work/logs/lighttpd.err" & pids+=($!)
 
