@@ -168,6 +168,8 @@ pub(crate) struct ErrorPage {
 #[derive(Debug, Clone)]
 pub(crate) struct ListenSpec {
     pub(crate) addr: std::net::SocketAddr,
+    /// Where the address was written.
+    pub(crate) pos: Pos,
     /// Where `default_server` was written, if it was.
     pub(crate) default_server: Option<Pos>,
     pub(crate) reuseport: bool,
@@ -311,7 +313,7 @@ fn set_listen(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<()
         };
         Fail::at(arg.pos, format!("{what} in \"{}\" of the \"listen\" directive", arg.text))
     })?;
-    let mut spec = ListenSpec { addr, default_server: None, reuseport: false };
+    let mut spec = ListenSpec { addr, pos: arg.pos, default_server: None, reuseport: false };
     for flag in args.iter().skip(1) {
         match flag.text.as_str() {
             "default_server" if spec.default_server.is_none() => {

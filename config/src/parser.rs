@@ -308,20 +308,47 @@ fn check_error_pages(
     Ok(())
 }
 
+/// Whether two different addresses cannot both be bound: same port and
+/// family, one of them the wildcard (Linux refuses the second bind with
+/// EADDRINUSE even with SO_REUSEADDR). nginx binds only the wildcard then and
+/// tells the others apart by local address; Berth binds one socket per
+/// address, so it refuses the pair up front instead of failing at bind time.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a != b
+        && a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 /// Groups the servers by address and checks default servers and names.
 fn build_listeners(servers: &[RawServer]) -> Result<Vec<Listener>, Fail> {
     let mut listeners: Vec<Listener> = Vec::new();
     // Whether each listener's default came from an explicit `default_server`.
     let mut explicit: Vec<bool> = Vec::new();
     let mut names: HashMap<(SocketAddr, &str), usize> = HashMap::new();
-    let fallback = [ListenSpec { addr: default_listen(), default_server: None, reuseport: false }];
     for (i, raw) in servers.iter().enumerate() {
+        let fallback = [ListenSpec {
+            addr: default_listen(),
+            pos: raw.pos,
+            default_server: None,
+            reuseport: false,
+        }];
         let specs =
             if raw.scope.listens.is_empty() { &fallback[..] } else { &raw.scope.listens[..] };
         for spec in specs {
             let li = match listeners.iter().position(|l| l.addr == spec.addr) {
                 Some(li) => li,
                 None => {
+                    if let Some(other) = listeners.iter().find(|l| overlaps(l.addr, spec.addr)) {
+                        return Err(Fail::at(
+                            spec.pos,
+                            format!(
+                                "listen {} conflicts with listen {}: a wildcard address \
+                                 takes the port on every address",
+                                spec.addr, other.addr
+                            ),
+                        ));
+                    }
                     listeners.push(Listener {
                         addr: spec.addr,
                         reuseport: false,
@@ -653,6 +680,11 @@ server {
                 "server { listen 1; server_name a; root /; } server { listen 2; server_name a; root /; }",
                 |c| c.listeners.len() == 2,
             ),
+            // different hosts on one port, and v4 and v6 wildcards, can all be bound
+            (
+                "server { listen 127.0.0.1:80; listen 127.0.0.2:80; listen [::]:80; listen 81; root /; }",
+                |c| c.listeners.len() == 4,
+            ),
             // grouping by address, first-seen order, default_server
             (
                 "server { listen 1; listen 2; root /; }
@@ -759,6 +791,9 @@ server {
             ("server { listen 1 default_server; listen 2; root /; } server { listen 1 default_server; root /; }", "1:73: a duplicate default server for 0.0.0.0:1"),
             ("server { listen 1; server_name a; root /; }\nserver { listen 1; server_name b A.; root /; }", "2:34: conflicting server name \"a\" on 0.0.0.0:1"),
             ("server { root /; }\nserver { server_name x; location / { session maybe; } }", "2:46: invalid value \"maybe\" in \"session\" directive, it must be \"on\" or \"off\""),
+            ("server { listen 80; listen 127.0.0.1:80; root /; }", "1:28: listen 127.0.0.1:80 conflicts with listen 0.0.0.0:80: a wildcard address takes the port on every address"),
+            ("server { listen [::1]:80; root /; }\nserver { root /; listen [::]:80; }", "2:25: listen [::]:80 conflicts with listen [::1]:80: a wildcard address takes the port on every address"),
+            ("server { listen 127.0.0.1:80; root /; }\nserver { root /; }", "2:1: listen 0.0.0.0:80 conflicts with listen 127.0.0.1:80: a wildcard address takes the port on every address"),
             ("Server { }", "1:1: unknown directive \"Server\", did you mean \"server\"?"),
             ("server { root /; location /x { alias /a; alias /b; } }", "1:42: \"alias\" directive is duplicate"),
         ];
