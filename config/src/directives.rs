@@ -348,8 +348,12 @@ fn set_server_name(s: &mut Scope, _: &Token, args: &[Token], _: &Env) -> Result<
             ));
         }
         let name = raw.strip_suffix('.').unwrap_or(raw).to_ascii_lowercase();
+        // An IPv6 literal, as a Host header carries it: `[::1]`.
+        let ipv6 = name.starts_with('[') && name.ends_with(']');
         if name.is_empty()
-            || name.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ':'))
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/' || (c == ':' && !ipv6))
         {
             return Err(Fail::at(arg.pos, format!("server name \"{raw}\" has suspicious symbols")));
         }
@@ -448,6 +452,15 @@ fn set_error_page(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Resul
             uri.pos,
             format!(
                 "invalid URI \"{}\" in \"error_page\" directive, it must start with \"/\"",
+                uri.text
+            ),
+        ));
+    }
+    if !value::is_normal_path(&uri.text) {
+        return Err(Fail::at(
+            uri.pos,
+            format!(
+                "invalid URI \"{}\" in \"error_page\" directive, \".\", \"..\" and \"//\" are not allowed",
                 uri.text
             ),
         ));

@@ -142,6 +142,14 @@ impl Parser<'_, '_> {
                         format!("invalid location \"{prefix}\", it must start with \"/\""),
                     ));
                 }
+                if !value::is_normal_path(prefix) {
+                    return Err(Fail::at(
+                        arg.pos,
+                        format!(
+                            "invalid location \"{prefix}\", \".\", \"..\" and \"//\" are not allowed"
+                        ),
+                    ));
+                }
                 if scope.locations.iter().any(|l| l.prefix == prefix) {
                     return Err(Fail::at(arg.pos, format!("duplicate location \"{prefix}\"")));
                 }
@@ -701,6 +709,8 @@ server {
                         && l[2].default_server == 1
                 },
             ),
+            // an IPv6 literal as a name
+            ("server { server_name [::1]; root /; }", |c| c.route(0, Some("[::1]:80"), "/") == (0, 0)),
             // comments everywhere
             ("# c\nserver # c\n{ # c\n root /; # c\n} # c", |c| c.servers.len() == 1),
             // sessions only where asked
@@ -794,6 +804,10 @@ server {
             ("server { listen 80; listen 127.0.0.1:80; root /; }", "1:28: listen 127.0.0.1:80 conflicts with listen 0.0.0.0:80: a wildcard address takes the port on every address"),
             ("server { listen [::1]:80; root /; }\nserver { root /; listen [::]:80; }", "2:25: listen [::]:80 conflicts with listen [::1]:80: a wildcard address takes the port on every address"),
             ("server { listen 127.0.0.1:80; root /; }\nserver { root /; }", "2:1: listen 0.0.0.0:80 conflicts with listen 127.0.0.1:80: a wildcard address takes the port on every address"),
+            ("server { root /; location /a/../b { } }", "1:27: invalid location \"/a/../b\", \".\", \"..\" and \"//\" are not allowed"),
+            ("server { root /; location //a { } }", "1:27: invalid location \"//a\", \".\", \"..\" and \"//\" are not allowed"),
+            ("server { root /; error_page 404 /../etc/passwd; }", "1:33: invalid URI \"/../etc/passwd\" in \"error_page\" directive, \".\", \"..\" and \"//\" are not allowed"),
+            ("server { server_name [::1]:80; }", "1:22: server name \"[::1]:80\" has suspicious symbols"),
             ("Server { }", "1:1: unknown directive \"Server\", did you mean \"server\"?"),
             ("server { root /; location /x { alias /a; alias /b; } }", "1:42: \"alias\" directive is duplicate"),
         ];

@@ -107,6 +107,20 @@ fn parse_port(s: &str) -> Result<u16, ListenError> {
     }
 }
 
+/// Whether an absolute URI path is already in normal form: no `.` or `..`
+/// segment and no empty segment (`//`), so it means what it says once the
+/// server has normalised a request path the same way.
+pub(crate) fn is_normal_path(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    rest.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
+}
+
 /// Levenshtein distance over characters.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -233,6 +247,16 @@ mod tests {
         ];
         for &(s, want) in bad {
             assert_eq!(parse_listen(s), Err(want), "listen {s:?}");
+        }
+    }
+
+    #[test]
+    fn normal_paths() {
+        for ok in ["/", "/a", "/a/", "/a/b", "/a.b/c..d/", "/.well-known"] {
+            assert!(is_normal_path(ok), "{ok}");
+        }
+        for bad in ["", "a", "//", "/a//b", "/./a", "/a/..", "/a/../b", "/.", "/a/./"] {
+            assert!(!is_normal_path(bad), "{bad}");
         }
     }
 

@@ -222,7 +222,7 @@ fn check(src: &str, file: &Path) -> Result<(), String> {
 #[test]
 fn mutated_configs_never_panic() {
     let cases: usize =
-        std::env::var("BERTH_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000);
+        std::env::var("BERTH_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(40_000);
     let seed: u64 = std::env::var("BERTH_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
