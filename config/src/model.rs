@@ -5,6 +5,7 @@
 //! (duplicate listens, conflicting names, duplicate default servers) has
 //! passed. [`Config::route`] is a pure lookup over this model.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -325,12 +326,11 @@ impl Config {
             return 0;
         };
         if let Some(host) = host.map(normalize_host) {
-            let found = l.servers.iter().copied().find(|&i| {
-                self.servers.get(i).is_some_and(|s| match &host {
-                    HostKey::Borrowed(h) => s.has_name(h),
-                    HostKey::Owned(h) => s.has_name(h),
-                })
-            });
+            let found = l
+                .servers
+                .iter()
+                .copied()
+                .find(|&i| self.servers.get(i).is_some_and(|s| s.has_name(&host)));
             if let Some(i) = found {
                 return i;
             }
@@ -344,13 +344,8 @@ impl Config {
     }
 }
 
-enum HostKey<'a> {
-    Borrowed(&'a str),
-    Owned(String),
-}
-
 /// `Example.TEST:8080.` -> `example.test`; `[::1]:80` -> `[::1]`.
-fn normalize_host(host: &str) -> HostKey<'_> {
+fn normalize_host(host: &str) -> Cow<'_, str> {
     let host = host.trim();
     let no_port = if host.starts_with('[') {
         match host.find(']') {
@@ -365,9 +360,9 @@ fn normalize_host(host: &str) -> HostKey<'_> {
     };
     let name = no_port.strip_suffix('.').unwrap_or(no_port);
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        HostKey::Owned(name.to_ascii_lowercase())
+        Cow::Owned(name.to_ascii_lowercase())
     } else {
-        HostKey::Borrowed(name)
+        Cow::Borrowed(name)
     }
 }
 
@@ -477,11 +472,7 @@ mod tests {
             (" a.test ", "a.test"),
         ];
         for &(host, want) in table {
-            let got = match normalize_host(host) {
-                HostKey::Borrowed(h) => h.to_string(),
-                HostKey::Owned(h) => h,
-            };
-            assert_eq!(got, want, "{host}");
+            assert_eq!(normalize_host(host), want, "{host}");
         }
     }
 
