@@ -258,13 +258,19 @@ fn set_max_connections(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> 
     }
 }
 
-/// A log file path: non-empty, its folder must exist.
+/// A log file path: non-empty, not a folder, its folder must exist.
 fn log_path(name: &Token, arg: &Token, env: &Env) -> Result<PathBuf, Fail> {
     if arg.text.is_empty() || has_control(&arg.text) || arg.text.ends_with('/') {
         return Err(invalid_value(name, arg));
     }
     let path = env.resolve(&arg.text);
     if env.check_fs {
+        if path.is_dir() {
+            return Err(Fail::at(
+                arg.pos,
+                format!("{} \"{}\" is a directory", name.text, path.display()),
+            ));
+        }
         if let Some(dir) = path.parent() {
             if !dir.is_dir() {
                 return Err(Fail::at(
