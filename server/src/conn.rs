@@ -130,6 +130,8 @@ pub struct Conn {
     /// Deadline bookkeeping.
     pub timer: TimerSlot,
     phase: Option<Phase>,
+    /// `requests` when the phase was last computed: a new request restarts it.
+    phase_requests: u64,
     read_progress: bool,
     write_progress: bool,
     /// Loop iteration in which this connection was last scheduled.
@@ -165,6 +167,7 @@ impl Conn {
             requests: 0,
             timer: TimerSlot::default(),
             phase: None,
+            phase_requests: 0,
             read_progress: false,
             write_progress: false,
             scheduled: 0,
@@ -602,8 +605,9 @@ impl Conn {
                 _ => Phase::Idle,
             }
         };
-        let changed = self.phase != Some(phase);
+        let changed = self.phase != Some(phase) || self.phase_requests != self.requests;
         self.phase = Some(phase);
+        self.phase_requests = self.requests;
         let restart = changed
             || (phase == Phase::Send && self.write_progress)
             || (phase == Phase::Body && self.read_progress);

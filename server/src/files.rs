@@ -37,18 +37,17 @@ pub struct FileRequest<'a> {
     pub if_range: Option<&'a [u8]>,
 }
 
-/// The file a URI path maps to under a location (nginx semantics).
+/// The part of a URI path that names a file under the location's mapping
+/// base (nginx semantics).
 ///
-/// `root`: the root plus the full URI path. `alias`: the location prefix is
-/// replaced by the alias directory.
-pub fn map_path(location: &Location, path: &str) -> PathBuf {
-    match &location.mapping {
-        Mapping::Root(root) => join(root, path),
-        Mapping::Alias(dir) => {
-            let rest = path.get(location.prefix.len()..).unwrap_or("");
-            join(dir, rest)
-        }
-    }
+/// `root`: the whole URI path. `alias`: the URI path with the location prefix
+/// removed (`location /docs { alias /srv/manual; }`: `/docs/a/b` -> `a/b`).
+pub fn relative_path<'p>(location: &Location, path: &'p str) -> &'p str {
+    let rest = match &location.mapping {
+        Mapping::Root(_) => path,
+        Mapping::Alias(_) => path.get(location.prefix.len()..).unwrap_or(""),
+    };
+    rest.trim_start_matches('/')
 }
 
 /// The directory a location's files must stay under.
@@ -59,25 +58,38 @@ pub fn mapping_base(location: &Location) -> &Path {
     }
 }
 
-fn join(base: &Path, rest: &str) -> PathBuf {
-    let rest = rest.trim_start_matches('/');
-    if rest.is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(rest)
-    }
-}
-
-/// Where a mapped path really is, or the status to answer.
-fn resolve(file: &Path, base: Option<&Path>) -> Result<(PathBuf, Metadata), u16> {
+/// Where `rel` (normalised, relative) under the canonical `base` really is,
+/// or the status to answer.
+///
+/// Each component is `lstat`ed on the way down (one call for a file at the
+/// top of the root, the cost of the `stat` a server needs anyway). Only when
+/// a component is a symlink is the whole path canonicalised, and it must then
+/// stay under `base`, else 403.
+fn resolve(base: Option<&Path>, rel: &str) -> Result<(PathBuf, Metadata), u16> {
     let Some(base) = base else { return Err(404) };
-    let real = fs::canonicalize(file).map_err(|e| io_status(&e))?;
-    if !real.starts_with(base) {
-        // A symlink (or a symlinked parent) leads outside the mapped root.
-        return Err(403);
+    let mut path = base.to_path_buf();
+    let mut meta = None;
+    let mut components = rel.split('/').filter(|c| !c.is_empty());
+    while let Some(component) = components.next() {
+        path.push(component);
+        let m = fs::symlink_metadata(&path).map_err(|e| io_status(&e))?;
+        if m.file_type().is_symlink() {
+            path.extend(components);
+            let real = fs::canonicalize(&path).map_err(|e| io_status(&e))?;
+            if !real.starts_with(base) {
+                // A symlink leads outside the mapped root.
+                return Err(403);
+            }
+            let m = fs::metadata(&real).map_err(|e| io_status(&e))?;
+            return Ok((real, m));
+        }
+        meta = Some(m);
     }
-    let meta = fs::metadata(&real).map_err(|e| io_status(&e))?;
-    Ok((real, meta))
+    let meta = match meta {
+        Some(m) => m,
+        None => fs::metadata(&path).map_err(|e| io_status(&e))?,
+    };
+    Ok((path, meta))
 }
 
 const ENOTDIR: i32 = 20;
@@ -101,8 +113,8 @@ pub fn serve(
     location: &Location,
     base: Option<&Path>,
 ) -> Result<Reply, u16> {
-    let mapped = map_path(location, req.path);
-    let (real, meta) = resolve(&mapped, base)?;
+    let rel = relative_path(location, req.path);
+    let (real, meta) = resolve(base, rel)?;
     if meta.is_dir() {
         if !req.path.ends_with('/') {
             // nginx: a directory without its trailing slash -> 301 to it.
@@ -115,7 +127,8 @@ pub fn serve(
             return Ok(Reply::redirect(301, target));
         }
         for name in &location.index {
-            if let Ok((file, meta)) = resolve(&real.join(name), base) {
+            let index = format!("{rel}/{name}");
+            if let Ok((file, meta)) = resolve(base, &index) {
                 if meta.is_file() {
                     return serve_file(req, &file, &meta, name);
                 }
@@ -279,6 +292,55 @@ fn listing_date(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scratch tree: `root/{a.txt, sub/b.txt, in -> sub/b.txt, out -> ../secret,
+    /// outdir -> ..}` and `secret` beside `root`.
+    fn tree() -> (PathBuf, PathBuf) {
+        let top = std::env::temp_dir().join(format!("berth-files-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&top);
+        let root = top.join("root");
+        fs::create_dir_all(root.join("sub")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        for (p, body) in
+            [(root.join("a.txt"), "a"), (root.join("sub/b.txt"), "b"), (top.join("secret"), "s")]
+        {
+            fs::write(p, body).unwrap_or_else(|e| panic!("write: {e}"));
+        }
+        let links = [
+            ("sub/b.txt", root.join("in")),
+            ("../secret", root.join("out")),
+            ("..", root.join("outdir")),
+        ];
+        for (target, link) in links {
+            std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("symlink: {e}"));
+        }
+        let root = fs::canonicalize(root).unwrap_or_else(|e| panic!("canonicalize: {e}"));
+        (top, root)
+    }
+
+    #[test]
+    fn resolve_table() {
+        let (top, root) = tree();
+        let cases: &[(&str, Result<&str, u16>)] = &[
+            ("", Ok("")),
+            ("a.txt", Ok("a.txt")),
+            ("sub", Ok("sub")),
+            ("sub/b.txt", Ok("sub/b.txt")),
+            ("in", Ok("sub/b.txt")),
+            ("missing", Err(404)),
+            ("sub/missing", Err(404)),
+            ("a.txt/x", Err(404)),
+            ("out", Err(403)),
+            ("outdir/secret", Err(403)),
+            ("outdir/root/a.txt", Ok("a.txt")),
+        ];
+        for (rel, want) in cases {
+            let got = resolve(Some(&root), rel).map(|(p, _)| p);
+            let want = want.map(|w| if w.is_empty() { root.clone() } else { root.join(w) });
+            assert_eq!(got, want, "{rel}");
+        }
+        assert_eq!(resolve(None, "a.txt").map(|(p, _)| p), Err(404));
+        let _ = fs::remove_dir_all(top);
+    }
 
     #[test]
     fn listing_escapes_and_sorts() {

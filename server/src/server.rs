@@ -30,6 +30,9 @@ pub const ACCEPT_BUDGET: usize = 64;
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a graceful stop waits for responses in flight.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Stale timer reminders tolerated beyond two per connection before the heap
+/// is compacted.
+const TIMER_SLACK: usize = 1024;
 /// Events delivered per poll.
 pub const EVENTS_CAPACITY: usize = 1024;
 
@@ -269,6 +272,11 @@ impl<P: Poller> Server<P> {
             let at = Some(after(now, d));
             self.timers.schedule(key, &mut conn.timer, at);
         }
+        if self.timers.len() > 2 * self.conns.len() + TIMER_SLACK {
+            let conns = &self.conns;
+            self.timers.retain(|k, at| conns.get(k).is_some_and(|c| c.timer.is_queued_at(at)));
+        }
+        let Some(conn) = self.conns.get_mut(key) else { return };
         if !self.edge {
             let want = conn.level_interest();
             if want != conn.interest {

@@ -34,6 +34,11 @@ impl TimerSlot {
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
+
+    /// Whether the reminder queued for this owner is the one at `at`.
+    pub fn is_queued_at(&self, at: Instant) -> bool {
+        self.queued == Some(at)
+    }
 }
 
 impl Timers {
@@ -92,6 +97,12 @@ impl Timers {
             }
             None => false,
         }
+    }
+
+    /// Drops every reminder for which `live(key, at)` is false (stale ones),
+    /// bounding the heap when deadlines keep moving earlier.
+    pub fn retain(&mut self, mut live: impl FnMut(Key, Instant) -> bool) {
+        self.heap.retain(|Reverse((at, key))| live(Key::from_usize(*key), *at));
     }
 
     /// Number of reminders queued (stale ones included).
@@ -185,6 +196,10 @@ mod tests {
         }
         slots.remove(c);
         assert_eq!(fire_all(&mut timers, &mut slots, t0 + s), vec![a]);
+        // Compaction keeps only the reminders their owners still wait for.
+        assert_eq!(timers.len(), 1);
+        timers.retain(|k, at| slots.get(k).is_some_and(|s| s.is_queued_at(at)));
+        assert!(timers.is_empty());
         // The stale 10 s reminder for `a` does not fire again.
         assert!(fire_all(&mut timers, &mut slots, t0 + 20 * s).is_empty());
         assert!(timers.is_empty());
