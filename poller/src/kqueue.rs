@@ -323,6 +323,13 @@ impl Kqueue {
     }
 }
 
+// SAFETY: the only non-Send/Sync part is `buf`: kevents whose `udata` pointers
+// are always null and never dereferenced. Everything else (Arc<OwnedFd>, Vec of
+// plain slots, Waker) is Send + Sync, and all mutation goes through `&mut self`.
+unsafe impl Send for Kqueue {}
+// SAFETY: as above; `&Kqueue` gives access to no method at all.
+unsafe impl Sync for Kqueue {}
+
 impl fmt::Debug for Kqueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Kqueue")

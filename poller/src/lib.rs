@@ -70,6 +70,10 @@
 //! event with the waker's token; many wakes before a `poll` coalesce into one
 //! event; the poller drains it itself.
 //!
+//! **Threads.** Every backend is `Send + Sync`: a poller can be created on one
+//! thread and used on another, but its methods take `&mut self` (no internal
+//! locking). Only the [`Waker`] is meant to be shared.
+//!
 //! **Allocation.** `poll` never allocates once the backend's raw buffer has been
 //! sized for the [`Events`] it is given (on the first `poll` with that capacity).
 //! `register` may allocate (the fd tables of kqueue and poll(2) grow).
@@ -204,6 +208,28 @@ impl Interest {
     /// Whether writable readiness is asked for.
     pub const fn is_writable(self) -> bool {
         self.writable
+    }
+
+    /// Both interests together (also `self | other`).
+    ///
+    /// ```
+    /// use poller::Interest;
+    /// assert_eq!(Interest::READABLE.add(Interest::WRITABLE), Interest::BOTH);
+    /// assert_eq!(Interest::WRITABLE | Interest::WRITABLE, Interest::WRITABLE);
+    /// ```
+    pub const fn add(self, other: Interest) -> Interest {
+        Interest {
+            readable: self.readable || other.readable,
+            writable: self.writable || other.writable,
+        }
+    }
+}
+
+impl std::ops::BitOr for Interest {
+    type Output = Interest;
+
+    fn bitor(self, other: Interest) -> Interest {
+        self.add(other)
     }
 }
 

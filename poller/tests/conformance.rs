@@ -100,6 +100,7 @@ conformance! {
         small_event_buffer_delivers_the_rest_on_the_next_call,
         capacity_one_delivers_one_event_per_call,
         two_pollers_watch_the_same_fd,
+        poller_and_waker_are_send_and_sync,
     ],
     edge: [
         edge_does_not_fire_again_until_new_data,
@@ -420,6 +421,27 @@ fn two_ready_fds_give_two_events<P: Poller>() {
         poll_once(&mut p, &mut events, Some(LONG)).iter().map(Event::token).collect();
     tokens.sort();
     assert_eq!(tokens, [Token(10), Token(20)]);
+}
+
+fn poller_and_waker_are_send_and_sync<P: Poller + Send + Sync + 'static>() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<P>();
+    check::<Waker>();
+    check::<Events>();
+    // A poller can move to another thread and keep working there.
+    let (mut a, b) = pair();
+    let mut p = new::<P>();
+    p.register(b.as_fd(), Token(1), Interest::READABLE, Mode::Level).unwrap();
+    a.write_all(b"x").unwrap();
+    let got = thread::spawn(move || {
+        let mut events = Events::with_capacity(8);
+        let got = poll_once(&mut p, &mut events, Some(LONG));
+        p.deregister(b.as_fd()).unwrap();
+        got
+    })
+    .join()
+    .unwrap();
+    assert_eq!(got.iter().map(Event::token).collect::<Vec<_>>(), [Token(1)]);
 }
 
 // ---------------------------------------------------------------------------
