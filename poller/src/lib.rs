@@ -5,7 +5,7 @@
 //! futures: it is the bottom layer an event loop is built on (like `mio` or
 //! `polling`), with one written contract that every backend is tested against.
 //!
-//! Backends: [`Epoll`] (Linux, Android), [`Kqueue`] (macOS, iOS, FreeBSD,
+//! Backends: `Epoll` (Linux, Android), `Kqueue` (macOS, iOS, FreeBSD,
 //! OpenBSD, NetBSD, DragonFly) and [`Poll`] (every Unix). [`DefaultPoller`] is
 //! the best one for the target; building with `--cfg poller_force_poll` makes
 //! it [`Poll`]. Every backend compiled for a target can be named, so a program
@@ -25,10 +25,14 @@
 //!   [`ErrorKind::NotFound`](io::ErrorKind::NotFound) for an fd that is not registered.
 //! - After `deregister` returns, no event for that fd is ever delivered.
 //! - **Deregister before closing.** Closing a registered fd does not break the
-//!   poller (no error, no panic, other registrations keep working, no event for the
-//!   closed fd), but until a `poll` or `register` notices, the closed fd's number
-//!   may still be recorded as registered by [`Poll`]. Callers that reuse tokens
-//!   should put a generation in them, as the kernel reuses fd numbers at once.
+//!   poller: no error, no panic, other registrations keep working, and no event
+//!   comes for the closed fd. kqueue forgets the registration at the close,
+//!   epoll when the last fd of that open file is closed (a `dup` keeps it, and
+//!   its events, alive); [`Poll`] drops it silently at its next `poll` (`POLLNVAL`) and until
+//!   then still counts the fd number as registered. What `reregister` or
+//!   `deregister` do with a number that was closed and reused without a
+//!   `deregister` is unspecified. The kernel reuses fd numbers at once: callers
+//!   that reuse tokens should put a generation in them.
 //! - A registration that the OS cannot watch fails at `register`: regular files and
 //!   directories on epoll give [`ErrorKind::Unsupported`](io::ErrorKind::Unsupported)
 //!   (epoll's `EPERM`; they are always ready, read them directly). kqueue and
