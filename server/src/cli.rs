@@ -29,6 +29,18 @@ pub enum PollerChoice {
     Poll,
 }
 
+impl PollerChoice {
+    /// The backend's name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PollerChoice::Default => "default",
+            PollerChoice::Epoll => "epoll",
+            PollerChoice::Kqueue => "kqueue",
+            PollerChoice::Poll => "poll",
+        }
+    }
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

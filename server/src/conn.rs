@@ -6,6 +6,12 @@
 //! known to be still ready from an earlier report (the ready list). `drive`
 //! performs at most one `read` and one `write`/`sendfile` on the socket; every
 //! result is checked, and an error ends this connection only.
+//!
+//! Readiness is remembered per direction (`readable`, `writable`) and cleared
+//! only by `WouldBlock` or a short transfer, which is what edge-triggered
+//! registrations require. On level-triggered poll(2), where connections are
+//! registered for reading only, a socket counts as writable until a write
+//! would block; only then is write interest added (DESIGN.md §6).
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -62,10 +68,21 @@ pub enum BodyState {
 #[derive(Debug)]
 struct Pending {
     reply: Reply,
+    /// Access log fields copied from the head (the head's bytes are gone by
+    /// the time the body ends); `None` with `access_log off`.
+    log: Option<PendingLog>,
     head_only: bool,
     connection: ConnectionHeader,
     close: bool,
     limit: u64,
+}
+
+/// Access log fields of a request whose reply waits for its body.
+#[derive(Debug)]
+struct PendingLog {
+    line: Vec<u8>,
+    referer: Option<Vec<u8>>,
+    user_agent: Option<Vec<u8>>,
 }
 
 /// The file part of the output, after the write buffer.
@@ -144,7 +161,18 @@ pub struct Conn {
 
 impl Conn {
     /// A new connection from `listener`, served by default by `server`.
-    pub fn new(stream: TcpStream, peer: SocketAddr, listener: usize, server: usize) -> Conn {
+    ///
+    /// `level`: the connection is registered level-triggered for reading
+    /// only, so a fresh socket counts as writable and write interest is
+    /// added only after a write would block (poll(2)); edge-triggered
+    /// registrations learn writability from the poller's first report.
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener: usize,
+        server: usize,
+        level: bool,
+    ) -> Conn {
         Conn {
             stream,
             peer,
@@ -160,7 +188,7 @@ impl Conn {
             head: Head::new(),
             pending: None,
             readable: false,
-            writable: false,
+            writable: level,
             eof_hint: false,
             peer_eof: false,
             linger_wanted: false,
@@ -235,11 +263,12 @@ impl Conn {
         if !self.output_pending() {
             self.process(sh);
         }
-        self.settle()
+        self.settle(sh.shutting_down)
     }
 
-    /// Decides what happens once output is drained.
-    fn settle(&mut self) -> Verdict {
+    /// Decides what happens once output is drained; during a graceful stop an
+    /// idle connection closes.
+    fn settle(&mut self, shutting_down: bool) -> Verdict {
         if self.output_pending() {
             return Verdict::Keep;
         }
@@ -261,6 +290,7 @@ impl Conn {
             }
             // The peer is gone and no complete request is left to answer.
             Input::Head | Input::Body(_) if self.peer_eof => Verdict::Close,
+            Input::Head if shutting_down && self.rstart == self.rend => Verdict::Close,
             _ => Verdict::Keep,
         }
     }
@@ -406,8 +436,8 @@ impl Conn {
                                     *seen += sh.scratch.len() as u64;
                                     let limit = self.pending.as_ref().map_or(0, |p| p.limit);
                                     if limit > 0 && *seen > limit {
-                                        self.pending = None;
-                                        self.fail(413, sh, b"");
+                                        let line = self.take_pending_line();
+                                        self.fail(413, sh, &line);
                                         return;
                                     }
                                     if !done && used == 0 {
@@ -416,8 +446,8 @@ impl Conn {
                                     done
                                 }
                                 Err(e) => {
-                                    self.pending = None;
-                                    self.fail(e.status(), sh, b"");
+                                    let line = self.take_pending_line();
+                                    self.fail(e.status(), sh, &line);
                                     return;
                                 }
                             }
@@ -431,6 +461,10 @@ impl Conn {
                     }
                     self.input = Input::Head;
                     if let Some(p) = self.pending.take() {
+                        if let Some(l) = &p.log {
+                            let (referer, ua) = (l.referer.as_deref(), l.user_agent.as_deref());
+                            self.log_access(sh, &p.reply, p.head_only, &l.line, referer, ua);
+                        }
                         self.queue(p.reply, p.head_only, p.connection, p.close, sh);
                     }
                 }
@@ -476,18 +510,20 @@ impl Conn {
             ConnectionHeader::None
         };
 
+        let mut pending_log = None;
         if sh.log.access_enabled() {
-            let body_bytes =
-                if head_only || reply.is_bodiless_status() { 0 } else { reply.body.len() };
-            let rec = AccessRecord {
-                peer: self.peer,
-                request_line: request_line(buf),
-                status: reply.status,
-                body_bytes,
-                referer: head.header(buf, b"referer"),
-                user_agent: head.header(buf, b"user-agent"),
-            };
-            sh.log.access(&rec, &sh.clock.time_local, sh.clock.now);
+            let line = request_line(buf);
+            let referer = head.header(buf, b"referer");
+            let user_agent = head.header(buf, b"user-agent");
+            if read_body {
+                pending_log = Some(PendingLog {
+                    line: line.to_vec(),
+                    referer: referer.map(<[u8]>::to_vec),
+                    user_agent: user_agent.map(<[u8]>::to_vec),
+                });
+            } else {
+                self.log_access(sh, &reply, head_only, line, referer, user_agent);
+            }
         }
         self.rstart += n;
 
@@ -502,8 +538,14 @@ impl Conn {
                 BodyKind::None => BodyState::Length(0),
             };
             self.input = Input::Body(state);
-            self.pending =
-                Some(Pending { reply, head_only, connection, close, limit: decision.body_limit });
+            self.pending = Some(Pending {
+                reply,
+                log: pending_log,
+                head_only,
+                connection,
+                close,
+                limit: decision.body_limit,
+            });
             return;
         }
         if body_unread {
@@ -512,19 +554,38 @@ impl Conn {
         self.queue(reply, head_only, connection, close, sh);
     }
 
+    /// Drops the reply waiting for a body, keeping its request line for the log.
+    fn take_pending_line(&mut self) -> Vec<u8> {
+        self.pending.take().and_then(|p| p.log).map(|l| l.line).unwrap_or_default()
+    }
+
+    /// Appends the access log line of a reply.
+    fn log_access(
+        &self,
+        sh: &mut Shared,
+        reply: &Reply,
+        head_only: bool,
+        line: &[u8],
+        referer: Option<&[u8]>,
+        user_agent: Option<&[u8]>,
+    ) {
+        let body_bytes = if head_only || reply.is_bodiless_status() { 0 } else { reply.body.len() };
+        let rec = AccessRecord {
+            peer: self.peer,
+            request_line: line,
+            status: reply.status,
+            body_bytes,
+            referer,
+            user_agent,
+        };
+        sh.log.access(&rec, &sh.clock.time_local, sh.clock.now);
+    }
+
     /// Answers an unparseable or failed request and stops reading requests.
     fn fail(&mut self, status: u16, sh: &mut Shared, line: &[u8]) {
         let reply = router::error_reply(sh, status, self.listener, None, None);
         if sh.log.access_enabled() {
-            let rec = AccessRecord {
-                peer: self.peer,
-                request_line: line,
-                status,
-                body_bytes: reply.body.len(),
-                referer: None,
-                user_agent: None,
-            };
-            sh.log.access(&rec, &sh.clock.time_local, sh.clock.now);
+            self.log_access(sh, &reply, false, line, None, None);
         }
         self.linger_wanted = true;
         self.queue(reply, false, ConnectionHeader::Close, true, sh);
@@ -534,8 +595,8 @@ impl Conn {
     pub fn on_timeout(&mut self, sh: &mut Shared) -> Verdict {
         match self.phase {
             Some(Phase::Header) | Some(Phase::Body) => {
-                self.pending = None;
-                self.fail(408, sh, b"");
+                let line = self.take_pending_line();
+                self.fail(408, sh, &line);
                 // The client is not reading its request either: do not linger.
                 self.linger_wanted = false;
                 Verdict::Keep

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         PollerChoice::Kqueue => server::serve::<poller::Kqueue>(config),
         PollerChoice::Poll => server::serve::<poller::Poll>(config),
         other => {
-            eprintln!("berth: poller {other:?} is not available on this platform");
+            eprintln!("berth: poller \"{}\" is not available on this platform", other.name());
             return ExitCode::from(2);
         }
     };

@@ -335,7 +335,8 @@ impl<P: Poller> Server<P> {
                     if let Err(e) = platform::net::set_nodelay(stream.as_fd(), true) {
                         self.shared.error("info", &format!("setsockopt(TCP_NODELAY) failed: {e}"));
                     }
-                    self.add_conn(Conn::new(stream, peer, index, default_server));
+                    let level = !self.edge;
+                    self.add_conn(Conn::new(stream, peer, index, default_server, level));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e)
