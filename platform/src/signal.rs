@@ -172,15 +172,6 @@ impl Iterator for Iter {
     }
 }
 
-/// Write end of the self-pipe, for the handler; -1 until the first install.
-static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
-/// Read end of the self-pipe; -1 until the first install. Never closed.
-static READ_FD: AtomicI32 = AtomicI32::new(-1);
-/// Signals caught since the last drain, as [`Signal::bit`]s.
-static PENDING: AtomicU32 = AtomicU32::new(0);
-/// Whether a [`SignalPipe`] exists.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-
 impl SignalPipe {
     /// Installs the self-pipe handler for each of `signals` and returns the
     /// pipe to poll.
@@ -326,6 +317,15 @@ pub fn ignore_sigpipe() -> io::Result<()> {
     syscall!(unsafe { libc::sigaction(libc::SIGPIPE, &action, ptr::null_mut()) })?;
     Ok(())
 }
+
+/// Write end of the self-pipe, for the handler; -1 until the first install.
+static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+/// Read end of the self-pipe; -1 until the first install. Never closed.
+static READ_FD: AtomicI32 = AtomicI32::new(-1);
+/// Signals caught since the last drain, as [`Signal::bit`]s.
+static PENDING: AtomicU32 = AtomicU32::new(0);
+/// Whether a [`SignalPipe`] exists.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Returns the read end of the process-wide self-pipe, creating it on first
 /// use. Called only with ACTIVE held, so never concurrently.
