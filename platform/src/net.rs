@@ -108,7 +108,9 @@ pub fn bind_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpLi
 /// followed by `fcntl(2)`. Retries by itself when interrupted (`EINTR`) and
 /// when a pending connection was reset before it could be taken
 /// (`ECONNABORTED`), since neither is actionable. Works whether or not
-/// `listener` itself is non-blocking; on a blocking listener it waits.
+/// `listener` itself is non-blocking; on a blocking listener it waits. On
+/// macOS and iOS the stream also gets `SO_NOSIGPIPE`, as std's own `accept`
+/// does there.
 ///
 /// See [accept4(2)](https://man7.org/linux/man-pages/man2/accept4.2.html).
 ///
@@ -350,7 +352,16 @@ cfg_if::cfg_if! {
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                 set_cloexec(fd.as_fd(), true)?;
                 set_nonblocking(fd.as_fd(), true)?;
+                set_nosigpipe(fd.as_fd())?;
                 Ok(fd)
+            }
+
+            /// Apple has no `MSG_NOSIGNAL`, so std's `TcpStream::write` there
+            /// relies on `SO_NOSIGPIPE` (std sets it on the sockets it
+            /// accepts): a write to a closed peer then fails with `EPIPE`
+            /// instead of raising SIGPIPE.
+            fn set_nosigpipe(fd: BorrowedFd<'_>) -> io::Result<()> {
+                setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)
             }
         }
     } else {
