@@ -274,7 +274,10 @@ impl Conn {
         }
         match self.input {
             Input::Done => {
-                if self.linger_wanted && !self.peer_eof {
+                // Unanswered input (a refused body, pipelined requests after
+                // `Connection: close`) would turn the close into a reset.
+                let unread = self.linger_wanted || self.rstart < self.rend;
+                if unread && !self.peer_eof {
                     // Half-close and keep reading so the client gets the
                     // response rather than a reset (nginx lingering_close).
                     if self.stream.shutdown(Shutdown::Write).is_err() {

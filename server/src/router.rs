@@ -13,8 +13,8 @@ use crate::http::request::{BodyKind, Head, Limits};
 use crate::http::response::Reply;
 use crate::log::{self, Log};
 
-/// Methods Berth knows, in the order the `Allow` header lists them.
-pub const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+/// Methods a location can allow, in the order the `Allow` header lists them.
+pub const KNOWN_METHODS: [&str; 7] = config::METHOD_NAMES;
 /// Body limit before a request is routed (nginx's default `client_max_body_size`).
 const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
 /// Methods the static file handler implements.
@@ -147,8 +147,9 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
             .map_or(DEFAULT_BODY_LIMIT, |l| l.client_max_body_size),
     };
 
-    let method = head.method(buf);
-    let Some(method) = KNOWN_METHODS.iter().copied().find(|m| m.as_bytes() == method) else {
+    // The parser rejects unknown methods (501); TRACE and CONNECT are known
+    // but no location allows them, so they get 405 below, as in nginx.
+    let Some(method) = head.method_kind().as_str() else {
         return refuse(501, None);
     };
     let path = match normalize(head.path(buf)) {
