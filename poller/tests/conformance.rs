@@ -785,6 +785,8 @@ fn error_on_reset<P: Poller>() {
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
 }
 
+// Only instantiated where epoll exists.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 fn regular_file_is_unsupported_on_epoll<P: Poller>() {
     let (path, file) = temp_file::<P>();
     let mut p = new::<P>();
