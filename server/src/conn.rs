@@ -36,8 +36,8 @@ pub const SMALL_FILE_BYTES: u64 = 32 * 1024;
 pub const SENDFILE_CHUNK: usize = 1024 * 1024;
 /// Pipelined requests are answered into the write buffer until it holds this much.
 pub const PIPELINE_BYTES: usize = 64 * 1024;
-/// Extra read buffer space beyond the header limit, so a body start fits too.
-pub const READ_SLACK_BYTES: usize = 4 * 1024;
+/// A write buffer larger than this is freed when the connection goes idle.
+pub const IDLE_WBUF_BYTES: usize = 4 * 1024;
 /// How long a closing connection keeps discarding unread input (nginx's
 /// lingering close) so the client sees the response instead of a reset.
 pub const LINGER: Duration = Duration::from_secs(2);
@@ -249,9 +249,13 @@ impl Conn {
     pub fn drive(&mut self, sh: &mut Shared) -> Verdict {
         self.read_progress = false;
         self.write_progress = false;
-        let rbuf_size = sh.limits.max_head + READ_SLACK_BYTES;
-        if self.readable && self.wants_read() && self.read_once(rbuf_size) == Verdict::Close {
-            return Verdict::Close;
+        if self.readable && self.wants_read() {
+            if self.rbuf.is_empty() {
+                self.rbuf = sh.take_buffer();
+            }
+            if self.read_once() == Verdict::Close {
+                return Verdict::Close;
+            }
         }
         if matches!(self.input, Input::Linger) {
             return if self.peer_eof { Verdict::Close } else { Verdict::Keep };
@@ -263,7 +267,25 @@ impl Conn {
         if !self.output_pending() {
             self.process(sh);
         }
-        self.settle(sh.shutting_down)
+        let verdict = self.settle(sh.shutting_down);
+        if verdict == Verdict::Keep && self.is_idle() {
+            // An idle keep-alive connection holds no buffer (nginx does the
+            // same): memory returns to the baseline after load.
+            self.release_buffers(sh);
+        }
+        verdict
+    }
+
+    /// Returns the read buffer to the shared pool and drops a large write buffer.
+    pub fn release_buffers(&mut self, sh: &mut Shared) {
+        if !self.rbuf.is_empty() {
+            sh.give_buffer(std::mem::take(&mut self.rbuf));
+            self.rstart = 0;
+            self.rend = 0;
+        }
+        if self.wbuf.capacity() > IDLE_WBUF_BYTES {
+            self.wbuf = Vec::new();
+        }
     }
 
     /// Decides what happens once output is drained; during a graceful stop an
@@ -298,10 +320,7 @@ impl Conn {
         }
     }
 
-    fn read_once(&mut self, size: usize) -> Verdict {
-        if self.rbuf.len() != size {
-            self.rbuf.resize(size, 0);
-        }
+    fn read_once(&mut self) -> Verdict {
         if self.rstart == self.rend {
             self.rstart = 0;
             self.rend = 0;

@@ -15,6 +15,10 @@ use crate::log::{self, Log};
 
 /// Methods a location can allow, in the order the `Allow` header lists them.
 pub const KNOWN_METHODS: [&str; 7] = config::METHOD_NAMES;
+/// Extra read buffer space beyond the head limit, so a body start fits too.
+pub const READ_SLACK_BYTES: usize = 4 * 1024;
+/// Most idle read buffers kept for reuse (about 5 MiB).
+pub const POOLED_BUFFERS: usize = 256;
 /// Body limit before a request is routed (nginx's default `client_max_body_size`).
 const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
 /// Methods the static file handler implements.
@@ -38,6 +42,8 @@ pub struct Shared {
     pub scratch: Vec<u8>,
     /// Graceful stop in progress: no more keep-alive.
     pub shutting_down: bool,
+    /// Read buffers of connections that went idle, for reuse.
+    buffers: Vec<Vec<u8>>,
 }
 
 impl Shared {
@@ -61,6 +67,30 @@ impl Shared {
             clock: Clock::new(),
             scratch: Vec::new(),
             shutting_down: false,
+            buffers: Vec::new(),
+        }
+    }
+
+    /// Size of a connection's read buffer: a whole head of the largest size
+    /// allowed, plus room for the start of a body or the next request.
+    pub fn read_buffer_size(&self) -> usize {
+        self.limits.max_head + READ_SLACK_BYTES
+    }
+
+    /// A read buffer of [`Shared::read_buffer_size`] bytes, from the pool
+    /// when one is there.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        let size = self.read_buffer_size();
+        match self.buffers.pop() {
+            Some(b) if b.len() == size => b,
+            _ => vec![0; size],
+        }
+    }
+
+    /// Gives a read buffer back; the pool keeps at most [`POOLED_BUFFERS`].
+    pub fn give_buffer(&mut self, buf: Vec<u8>) {
+        if self.buffers.len() < POOLED_BUFFERS && buf.len() == self.read_buffer_size() {
+            self.buffers.push(buf);
         }
     }
 

@@ -296,7 +296,8 @@ impl<P: Poller> Server<P> {
     }
 
     fn close(&mut self, key: Key) {
-        let Some(conn) = self.conns.remove(key) else { return };
+        let Some(mut conn) = self.conns.remove(key) else { return };
+        conn.release_buffers(&mut self.shared);
         // Deregister before the fd closes (the poller contract); a failure
         // here leaves nothing to undo since the fd is closed right after.
         let _ = self.poller.deregister(conn.stream().as_fd());
