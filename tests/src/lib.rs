@@ -70,13 +70,14 @@ pub fn berth_bin() -> &'static Path {
 /// `epoll::name` (Linux, Android), `kqueue::name` (macOS and the BSDs) and
 /// `poll::name` (everywhere).
 ///
-/// ```ignore
+/// ```
 /// tests::backend_tests! {
 ///     fn get_index_file(backend) {
-///         let berth = tests::Berth::start(backend, CONFIG, |_| {});
+///         let berth = tests::site::standard(backend);
 ///         berth.get("/").assert_status(200);
 ///     }
 /// }
+/// # fn main() {}
 /// ```
 /// Attributes (docs, `#[cfg]`) apply to the definition and every instance.
 #[macro_export]
