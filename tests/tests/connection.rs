@@ -276,4 +276,127 @@ tests::backend_tests! {
         c.send(get("/hello.txt"));
         assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
     }
+
+    /// A hundred requests in one write, answered in order.
+    fn many_pipelined_requests_in_one_write(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let paths = ["/hello.txt", "/sub/", "/nope", "/"];
+        let batch: String = (0..100).map(|i| get(paths[i % 4])).collect();
+        c.send(batch);
+        for i in 0..100 {
+            let r = c.read_response();
+            match paths[i % 4] {
+                "/hello.txt" => assert_eq!(r.assert_status(200).text(), HELLO_TXT, "#{i}"),
+                "/sub/" => assert_eq!(r.assert_status(200).text(), SUB_INDEX_HTML, "#{i}"),
+                "/nope" => {
+                    r.assert_status(404);
+                }
+                _ => assert_eq!(r.assert_status(200).text(), INDEX_HTML, "#{i}"),
+            }
+        }
+    }
+
+    /// Requests pipelined after one with `Connection: close` are not answered.
+    fn pipelined_request_after_close_is_not_answered(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("GET", "/hello.txt", "Connection: close\r\n") + &get("/"));
+        let r = c.read_response();
+        r.assert_status(200);
+        assert!(r.is_close(), "no Connection: close:\n{}", r.raw_head);
+        c.expect_closed(Duration::from_secs(2));
+    }
+
+    /// A GET with a body: the body is consumed, not taken as the next request.
+    fn get_with_body_is_consumed(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("GET", "/hello.txt", "Content-Length: 9\r\n") + "GET / X\r\n" + &get("/"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+        assert_eq!(c.read_response().assert_status(200).text(), INDEX_HTML);
+    }
+
+    /// An absolute-form target is accepted (RFC 9112 §3.2.2).
+    fn absolute_form_target_is_accepted(backend) {
+        let berth = site::standard(backend);
+        let raw = "GET http://localhost/hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        assert_eq!(berth.exchange(raw).assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// Header names are case-insensitive.
+    fn header_names_are_case_insensitive(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send("GET /hello.txt HTTP/1.1\r\nhOST: localhost\r\nconnection: CLOSE\r\n\r\n");
+        let r = c.read_response();
+        r.assert_status(200);
+        assert!(r.is_close(), "lowercase connection: close not honoured:\n{}", r.raw_head);
+        c.expect_closed(Duration::from_secs(2));
+    }
+
+    /// A Content-Length exactly at client_max_body_size is not a 413.
+    fn content_length_at_limit_is_accepted(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let limit = site::MAX_BODY;
+        c.send(request("POST", "/post/form.txt", &format!("Content-Length: {limit}\r\n")));
+        c.send("x".repeat(limit));
+        c.read_response().assert_status(405);
+        c.send(get("/hello.txt"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// A chunked body written one byte at a time.
+    fn chunked_body_one_byte_per_write(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("POST", "/post/form.txt", "Transfer-Encoding: chunked\r\n"));
+        c.send_slowly("2;a=b\r\nxy\r\n0\r\nT: 1\r\n\r\n", Duration::from_millis(2));
+        c.read_response().assert_status(405);
+        c.send(get("/hello.txt"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// Header lines trickling in forever do not keep a request open past
+    /// client_header_timeout (slowloris): 408 and close.
+    fn slowloris_header_trickle_gets_408(backend) {
+        let berth = Berth::start(backend, TIMEOUT_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        c.send("GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n");
+        let start = Instant::now();
+        let got = loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(1) + TIMEOUT_SLACK,
+                "a trickling client was never timed out"
+            );
+            if c.try_send("X-Trickle: 1\r\n").is_err() {
+                break Vec::new();
+            }
+            match c.wait_close(Duration::from_millis(200)) {
+                tests::CloseState::StillOpen => continue,
+                tests::CloseState::Data(d) => break d,
+                tests::CloseState::Closed => break Vec::new(),
+            }
+        };
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "want a 408, got {text:?}");
+    }
+
+    /// A client that stops reading a large response is dropped after
+    /// send_timeout instead of being kept forever.
+    fn send_timeout_closes_non_reading_client(backend) {
+        let config = TIMEOUT_CONFIG.replace("keepalive_timeout 1s;", "keepalive_timeout 1s;\nsend_timeout 1s;");
+        let berth = Berth::start(backend, &config, site::standard_files);
+        let mut c = berth.connect();
+        let copies = 64;
+        c.send(get("/big.bin").repeat(copies));
+        std::thread::sleep(Duration::from_secs(1) + TIMEOUT_SLACK);
+        let got = c.read_until_close();
+        assert!(
+            got.len() < copies * site::BIG_LEN,
+            "all {} bytes were sent to a client that did not read",
+            got.len()
+        );
+    }
 }

@@ -389,4 +389,48 @@ tests::backend_tests! {
         }
         assert_eq!(after, before, "fd count before {before}, after {after}");
     }
+
+    /// A broken percent escape in the path: 400.
+    fn bad_percent_escape_is_400(backend) {
+        let berth = site::standard(backend);
+        berth.get("/%zz.txt").assert_status(400);
+        berth.get("/hello.txt%2").assert_status(400);
+    }
+
+    /// A Content-Length too big for 64 bits: 400.
+    fn content_length_overflow_is_400(backend) {
+        let berth = Berth::start(backend, UNLIMITED, site::standard_files);
+        let raw = request("POST", "/hello.txt", "Content-Length: 99999999999999999999999\r\n");
+        expect_rejected(&berth, raw, 400);
+    }
+
+    /// Malformed header lines: no colon, empty name, control bytes in a value: 400.
+    fn malformed_header_line_is_400(backend) {
+        let berth = site::standard(backend);
+        for extra in ["NoColonHere\r\n", ": empty-name\r\n", "X-A: a\rb\r\n", "X-A: a\x00b\r\n"] {
+            expect_rejected(&berth, request("GET", "/", extra), 400);
+        }
+    }
+
+    /// More clients than max_connections: the excess is not served while the
+    /// limit is reached, and the server recovers once they go away.
+    fn over_max_connections_recovers(backend) {
+        let config = format!("max_connections 5;\n{}", site::CONFIG);
+        let mut berth = Berth::start(backend, &config, site::standard_files);
+        let mut conns: Vec<_> = (0..20).map(|_| berth.connect()).collect();
+        for c in &mut conns {
+            // The server may already have closed an excess connection.
+            let _ = c.try_send(get("/hello.txt"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let served = conns
+            .iter_mut()
+            .map(|c| c.wait_close(Duration::from_millis(20)))
+            .filter(|state| matches!(state, tests::CloseState::Data(d) if d.starts_with(b"HTTP/1.1 200")))
+            .count();
+        assert!((1..=5).contains(&served), "{served} of 20 connections served with max_connections 5");
+        drop(conns);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_still_serving(&mut berth);
+    }
 }

@@ -359,4 +359,20 @@ tests::backend_tests! {
         let r = berth.exchange(request("GET", "/hello.txt", &format!("If-Modified-Since: {lm}\r\n")));
         r.assert_status(304);
     }
+
+    /// The trailing-slash redirect keeps the query string.
+    fn directory_redirect_keeps_query(backend) {
+        let berth = site::standard(backend);
+        let r = berth.get("/sub?x=1");
+        r.assert_status(301);
+        let loc = r.expect_header("Location");
+        assert!(loc.ends_with("/sub/?x=1"), "Location {loc:?} should end with /sub/?x=1");
+    }
+
+    /// `If-None-Match: *` on an existing file: 304.
+    fn if_none_match_star_is_304(backend) {
+        let berth = site::standard(backend);
+        let r = berth.exchange(request("GET", "/hello.txt", "If-None-Match: *\r\n"));
+        r.assert_status(304);
+    }
 }

@@ -83,4 +83,13 @@ tests::backend_tests! {
         assert!(start.elapsed() < Duration::from_secs(3), "waited for the idle connection");
         c.expect_closed(Duration::from_secs(1));
     }
+
+    /// SIGHUP does not stop the server.
+    fn sighup_keeps_serving(backend) {
+        let mut berth = site::standard(backend);
+        berth.signal("HUP");
+        std::thread::sleep(Duration::from_millis(200));
+        berth.assert_running();
+        assert_eq!(berth.get("/hello.txt").assert_status(200).text(), HELLO_TXT);
+    }
 }
