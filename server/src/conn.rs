@@ -647,6 +647,10 @@ impl Conn {
         match reply.body {
             ReplyBody::Empty => {}
             ReplyBody::Bytes(b) => self.wbuf.extend_from_slice(&b),
+            ReplyBody::Shared { data, start, len } => {
+                let part = data.get(start..start.saturating_add(len)).unwrap_or_default();
+                self.wbuf.extend_from_slice(part);
+            }
             ReplyBody::File { file, start, len } if len <= SMALL_FILE_BYTES => {
                 let at = self.wbuf.len();
                 self.wbuf.resize(at + len as usize, 0);

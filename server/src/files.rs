@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use config::{Location, Mapping};
 
+use crate::cache::{self, FileCache};
 use crate::http::conditional;
 use crate::http::mime;
 use crate::http::path::percent_encode_path;
@@ -106,12 +107,14 @@ pub fn io_status(e: &io::Error) -> u16 {
 }
 
 /// Serves `req` from `location` (GET or HEAD). `base` is the canonical
-/// mapping base (`None` when it does not exist). Returns the reply or the
+/// mapping base (`None` when it does not exist); small files come through
+/// `cache`. Returns the reply or the
 /// error status for the caller's error page logic.
 pub fn serve(
     req: &FileRequest<'_>,
     location: &Location,
     base: Option<&Path>,
+    cache: &FileCache,
 ) -> Result<Reply, u16> {
     let rel = relative_path(location, req.path);
     let (real, meta) = resolve(base, rel)?;
@@ -130,7 +133,7 @@ pub fn serve(
             let index = format!("{rel}/{name}");
             if let Ok((file, meta)) = resolve(base, &index) {
                 if meta.is_file() {
-                    return serve_file(req, &file, &meta, name);
+                    return serve_file(req, &file, &meta, name, cache);
                 }
             }
         }
@@ -142,7 +145,7 @@ pub fn serve(
     if !meta.is_file() {
         return Err(403);
     }
-    serve_file(req, &real, &meta, req.path)
+    serve_file(req, &real, &meta, req.path, cache)
 }
 
 fn serve_file(
@@ -150,10 +153,8 @@ fn serve_file(
     real: &Path,
     meta: &Metadata,
     name: &str,
+    cache: &FileCache,
 ) -> Result<Reply, u16> {
-    let file = File::open(real).map_err(|e| io_status(&e))?;
-    // The file may have changed between the checks and open: trust the fd.
-    let meta = file.metadata().unwrap_or_else(|_| meta.clone());
     if !meta.is_file() {
         return Err(403);
     }
@@ -186,18 +187,12 @@ fn serve_file(
             answer = RangeAnswer::Whole;
         }
     }
-    let content_type = mime::for_path(name);
-    let mut reply = match answer {
-        RangeAnswer::Whole => {
-            let mut r = Reply::new(200);
-            r.body = ReplyBody::File { file, start: 0, len: size };
-            r
-        }
+    let (mut reply, start, len) = match answer {
+        RangeAnswer::Whole => (Reply::new(200), 0, size),
         RangeAnswer::Partial { start, end } => {
-            let mut r =
+            let r =
                 Reply::new(206).with_header("Content-Range", format!("bytes {start}-{end}/{size}"));
-            r.body = ReplyBody::File { file, start, len: end - start + 1 };
-            r
+            (r, start, end - start + 1)
         }
         RangeAnswer::Unsatisfiable => {
             let mut r = Reply::error(416);
@@ -205,7 +200,19 @@ fn serve_file(
             return Ok(r);
         }
     };
-    reply.content_type = Some(content_type);
+    reply.body = if size <= cache::MAX_FILE_BYTES {
+        // Small: from memory (cached while its stamps hold), sent with the head.
+        let data = cache.contents(real, meta).map_err(|e| io_status(&e))?;
+        let (start, len) = (usize::try_from(start), usize::try_from(len));
+        let (Ok(start), Ok(len)) = (start, len) else { return Err(500) };
+        ReplyBody::Shared { data, start, len }
+    } else {
+        // Large: sendfile from the open file. A file that shrinks meanwhile
+        // ends the connection early (sendfile reports 0), as in nginx.
+        let file = File::open(real).map_err(|e| io_status(&e))?;
+        ReplyBody::File { file, start, len }
+    };
+    reply.content_type = Some(mime::for_path(name));
     reply.headers.push(("Last-Modified", last_modified));
     reply.headers.push(("ETag", etag));
     reply.headers.push(("Accept-Ranges", "bytes".to_string()));

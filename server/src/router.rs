@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use config::{Config, Location};
 
+use crate::cache::FileCache;
 use crate::files::{self, FileRequest};
 use crate::http::path::normalize;
 use crate::http::request::{BodyKind, Head, Limits};
@@ -44,6 +45,8 @@ pub struct Shared {
     pub shutting_down: bool,
     /// Read buffers of connections that went idle, for reuse.
     buffers: Vec<Vec<u8>>,
+    /// Small files' contents.
+    pub cache: FileCache,
 }
 
 impl Shared {
@@ -68,6 +71,7 @@ impl Shared {
             scratch: Vec::new(),
             shutting_down: false,
             buffers: Vec::new(),
+            cache: FileCache::default(),
         }
     }
 
@@ -222,7 +226,7 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
         range: head.header(buf, b"range"),
         if_range: head.header(buf, b"if-range"),
     };
-    match files::serve(&req, location, sh.base(at)) {
+    match files::serve(&req, location, sh.base(at), &sh.cache) {
         Ok(reply) => Decision { server: at.0, reply, consumes_body: false, body_limit: limit },
         Err(status) => refuse(status, Some(at)),
     }
@@ -274,7 +278,7 @@ fn custom_page(
     let page_at = sh.config.route(listener, host, &path);
     let location = sh.location(page_at)?;
     let req = FileRequest { path: &path, ..FileRequest::default() };
-    let mut reply = files::serve(&req, location, sh.base(page_at)).ok()?;
+    let mut reply = files::serve(&req, location, sh.base(page_at), &sh.cache).ok()?;
     if reply.status != 200 {
         return None;
     }

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
+use std::rc::Rc;
 
 /// `Server` header value and the signature on built-in pages.
 pub const SERVER: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
@@ -16,6 +17,15 @@ pub enum ReplyBody {
     Empty,
     /// A body held in memory.
     Bytes(Cow<'static, [u8]>),
+    /// `len` bytes from `start` of shared contents (a cached file).
+    Shared {
+        /// The whole contents.
+        data: Rc<[u8]>,
+        /// First byte to send.
+        start: usize,
+        /// How many bytes to send.
+        len: usize,
+    },
     /// `len` bytes of `file` from offset `start`.
     File {
         /// The open file.
@@ -33,6 +43,7 @@ impl ReplyBody {
         match self {
             ReplyBody::Empty => 0,
             ReplyBody::Bytes(b) => b.len() as u64,
+            ReplyBody::Shared { len, .. } => *len as u64,
             ReplyBody::File { len, .. } => *len,
         }
     }
