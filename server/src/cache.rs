@@ -8,6 +8,12 @@
 //! therefore never served stale, unlike a time-based cache (lighttpd's stat
 //! cache). A hit costs no `open`, `read` or `close`.
 //!
+//! File timestamps are coarse (the kernel stamps them from a clock that
+//! ticks every few milliseconds), so two same-size writes in one tick would
+//! leave equal stamps. As git does for its index ("racy git"), a file changed
+//! less than [`SETTLE`] ago is read but not kept: any later change then gets
+//! a different stamp.
+//!
 //! Bounded by [`MAX_FILE_BYTES`] per file and [`MAX_TOTAL_BYTES`] overall; when
 //! full, it is emptied and refilled by later requests.
 
@@ -18,11 +24,14 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Largest file kept.
 pub const MAX_FILE_BYTES: u64 = 32 * 1024;
 /// Most bytes kept in all.
 pub const MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
+/// How long ago a file must have last changed to be kept.
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 /// What identifies one version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +64,34 @@ struct Entry {
 
 /// The cache. Interior mutability: the server is single-threaded and the
 /// request path holds it by shared reference.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FileCache {
     map: RefCell<HashMap<PathBuf, Entry>>,
     bytes: Cell<usize>,
+    settle: Duration,
+}
+
+impl Default for FileCache {
+    fn default() -> FileCache {
+        FileCache::with_settle(SETTLE)
+    }
 }
 
 impl FileCache {
+    /// A cache that keeps files unchanged for at least `settle`.
+    pub fn with_settle(settle: Duration) -> FileCache {
+        FileCache { map: RefCell::default(), bytes: Cell::new(0), settle }
+    }
+
+    /// Whether `stamp` is old enough that a later change must alter it.
+    fn is_settled(&self, stamp: &Stamp) -> bool {
+        let changed = stamp.mtime.max(stamp.ctime);
+        let Ok(secs) = u64::try_from(changed.0) else { return true };
+        let nanos = u32::try_from(changed.1).unwrap_or(0);
+        let at = UNIX_EPOCH + Duration::new(secs, nanos.min(999_999_999));
+        SystemTime::now().duration_since(at).is_ok_and(|age| age >= self.settle)
+    }
+
     /// The contents of the file at `path` whose `lstat` gave `meta`: from the
     /// cache when the stamps match, else read (and kept when small enough).
     ///
@@ -86,7 +116,7 @@ impl FileCache {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "file shrank while read"));
         }
         let data: Rc<[u8]> = data.into();
-        if meta.len() <= MAX_FILE_BYTES {
+        if meta.len() <= MAX_FILE_BYTES && self.is_settled(&stamp) {
             self.insert(path, stamp, Rc::clone(&data));
         }
         Ok(data)
@@ -118,6 +148,16 @@ mod tests {
     use super::*;
     use std::fs;
 
+    fn set_mtime(p: &Path, secs: u64) {
+        let f = fs::OpenOptions::new().write(true).open(p).unwrap_or_else(|e| panic!("open: {e}"));
+        f.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap_or_else(|e| panic!("utime: {e}"));
+    }
+
+    fn stat(p: &Path) -> Metadata {
+        fs::symlink_metadata(p).unwrap_or_else(|e| panic!("stat: {e}"))
+    }
+
     #[test]
     fn hit_miss_and_invalidation() {
         let dir = std::env::temp_dir().join(format!("berth-cache-{}", std::process::id()));
@@ -125,24 +165,38 @@ mod tests {
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
         let p = dir.join("f.txt");
         fs::write(&p, "one").unwrap_or_else(|e| panic!("write: {e}"));
-        let cache = FileCache::default();
-        let meta = fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("stat: {e}"));
+        set_mtime(&p, 1_000_000);
+        let cache = FileCache::with_settle(Duration::ZERO);
+        let meta = stat(&p);
         let a = cache.contents(&p, &meta).unwrap_or_else(|e| panic!("read: {e}"));
         assert_eq!(&a[..], b"one");
         assert_eq!(cache.bytes(), 3);
         // A hit returns the same allocation.
         let b = cache.contents(&p, &meta).unwrap_or_else(|e| panic!("read: {e}"));
         assert!(Rc::ptr_eq(&a, &b));
-        // Rewritten (same size): the new stamps miss and the new bytes are served.
+        // Rewritten with the same size: the new stamps miss, the new bytes are served.
         fs::write(&p, "two").unwrap_or_else(|e| panic!("write: {e}"));
-        let meta2 = fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("stat: {e}"));
+        set_mtime(&p, 2_000_000);
+        let meta2 = stat(&p);
         let c = cache.contents(&p, &meta2).unwrap_or_else(|e| panic!("read: {e}"));
         assert_eq!(&c[..], b"two");
         assert_eq!(cache.bytes(), 3);
         // A stale stat (taken before the change) is refused, never served old.
-        if Stamp::of(&meta) != Stamp::of(&meta2) {
-            assert!(cache.contents(&p, &meta).is_err());
-        }
+        assert!(cache.contents(&p, &meta).is_err());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn fresh_files_are_read_but_not_kept() {
+        let dir = std::env::temp_dir().join(format!("berth-cache-fresh-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let p = dir.join("f.txt");
+        fs::write(&p, "new").unwrap_or_else(|e| panic!("write: {e}"));
+        let cache = FileCache::default();
+        let a = cache.contents(&p, &stat(&p)).unwrap_or_else(|e| panic!("read: {e}"));
+        assert_eq!(&a[..], b"new");
+        assert_eq!(cache.bytes(), 0);
         let _ = fs::remove_dir_all(dir);
     }
 }
