@@ -72,6 +72,7 @@ pub fn standard_files(dir: &TempDir) {
         .file("www/list/a.txt", "a\n")
         .file("www/list/b.txt", "bb\n")
         .file("www/list/a<b>&.txt", "escaped\n")
+        .file("www/list/c d%.txt", "spaced\n")
         .dir("www/list/zdir")
         .file("www/post/form.txt", "form\n")
         .file("www/err/404.html", CUSTOM_404)

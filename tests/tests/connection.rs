@@ -399,4 +399,58 @@ tests::backend_tests! {
             got.len()
         );
     }
+
+    /// The keep-alive timer restarts with each request: a connection used
+    /// every 0.6 s outlives a 1 s keepalive_timeout.
+    fn keep_alive_timer_restarts_per_request(backend) {
+        let berth = Berth::start(backend, TIMEOUT_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        for _ in 0..4 {
+            c.send(get("/hello.txt"));
+            assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    }
+
+    /// A slow but steady reader of a large response is not cut off by
+    /// send_timeout (the timer measures stalls, not the whole transfer).
+    fn slow_steady_reader_is_not_cut(backend) {
+        let config = TIMEOUT_CONFIG.replace("keepalive_timeout 1s;", "keepalive_timeout 1s;\nsend_timeout 1s;");
+        let berth = Berth::start(backend, &config, site::standard_files);
+        let mut c = berth.connect();
+        let copies = 40;
+        c.send(get("/big.bin").repeat(copies - 1) + &request("GET", "/big.bin", "Connection: close\r\n"));
+        let mut total = Vec::new();
+        let mut chunk = vec![0u8; 256 * 1024];
+        let start = Instant::now();
+        loop {
+            assert!(start.elapsed() < Duration::from_secs(20), "transfer too slow");
+            match std::io::Read::read(c.stream(), &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => total.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("read after {} bytes: {e}", total.len()),
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let body_bytes: usize = copies * site::BIG_LEN;
+        assert!(total.len() > body_bytes, "got {} bytes, want over {body_bytes}", total.len());
+        // Every response is complete: count the status lines and check the tail.
+        let heads = total.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+        assert_eq!(heads, copies, "responses received");
+        assert!(total.ends_with(&site::big_body()[site::BIG_LEN - 1000..]), "last body cut");
+    }
+
+    /// Pipelined requests that add up to more than the 16 KiB head buffer.
+    fn pipelined_requests_larger_than_buffer(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let pad = format!("X-Pad: {}\r\n", "p".repeat(150));
+        let n = 200;
+        let batch: String = (0..n).map(|_| request("GET", "/hello.txt", &pad)).collect();
+        assert!(batch.len() > 32 * 1024);
+        c.send(batch);
+        for i in 0..n {
+            assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT, "#{i}");
+        }
+    }
 }

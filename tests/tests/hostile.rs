@@ -433,4 +433,28 @@ tests::backend_tests! {
         std::thread::sleep(Duration::from_millis(100));
         assert_still_serving(&mut berth);
     }
+
+    /// A 15 KiB header block is under the 16 KiB limit: served.
+    fn header_block_under_limit_is_served(backend) {
+        let berth = site::standard(backend);
+        let raw = request("GET", "/hello.txt", &format!("X-Big: {}\r\n", "b".repeat(15 * 1024)));
+        assert_eq!(berth.exchange(raw).assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// Twenty clients downloading a large file at once all get it intact.
+    fn concurrent_large_downloads_are_intact(backend) {
+        let berth = site::standard(backend);
+        let mut conns: Vec<_> = (0..20).map(|_| berth.connect()).collect();
+        for c in &mut conns {
+            c.send(get("/big.bin").repeat(2));
+        }
+        let want = site::big_body();
+        for c in &mut conns {
+            for _ in 0..2 {
+                let r = c.read_response();
+                r.assert_status(200);
+                assert!(r.body == want, "a concurrent download differs");
+            }
+        }
+    }
 }

@@ -375,4 +375,101 @@ tests::backend_tests! {
         let r = berth.exchange(request("GET", "/hello.txt", "If-None-Match: *\r\n"));
         r.assert_status(304);
     }
+
+    /// Every link in a listing leads to its entry (names are URL-encoded in hrefs).
+    fn directory_listing_links_work(backend) {
+        let berth = site::standard(backend);
+        let body = berth.get("/list/").assert_status(200).text();
+        let mut hrefs = Vec::new();
+        let mut rest = body.as_str();
+        while let Some(i) = rest.find("href=\"") {
+            rest = &rest[i + 6..];
+            let end = rest.find('"').unwrap_or(rest.len());
+            hrefs.push(html_unescape(&rest[..end]));
+            rest = &rest[end..];
+        }
+        for name in ["a.txt", "b.txt", "a<b>&.txt", "c d%.txt", "zdir/"] {
+            let href = hrefs
+                .iter()
+                .find(|h| percent_decode(h) == name)
+                .unwrap_or_else(|| panic!("no link to {name:?} in {hrefs:?}"));
+            assert!(!href.contains(' ') && !href.contains('<'), "unencoded href {href:?}");
+            let target = if href.starts_with('/') { href.clone() } else { format!("/list/{href}") };
+            berth.get(&target).assert_status(200);
+        }
+    }
+
+    /// HEAD of a large file: headers only, even where GET would use sendfile.
+    fn head_large_file_has_no_body(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let h = head_then_get(&mut c, &request("HEAD", "/big.bin", ""));
+        h.assert_status(200);
+        assert_eq!(h.header("Content-Length"), Some(site::BIG_LEN.to_string().as_str()));
+    }
+
+    /// A range response followed by another request on the same connection.
+    fn range_then_next_request(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send(request("GET", "/big.bin", "Range: bytes=100000-100009\r\n") + &get("/hello.txt"));
+        let r = c.read_response();
+        r.assert_status(206);
+        assert!(r.body == site::big_body()[100000..100010], "range body differs");
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+    }
+
+    /// A file rewritten (same size) after being served is served fresh.
+    fn changed_file_is_served_fresh(backend) {
+        let berth = site::standard(backend);
+        assert_eq!(berth.get("/hello.txt").assert_status(200).text(), HELLO_TXT);
+        berth.dir().file("www/hello.txt", "HELLO, WORLD\n");
+        assert_eq!(berth.get("/hello.txt").assert_status(200).text(), "HELLO, WORLD\n");
+        berth.dir().file("www/hello.txt", "bye\n");
+        assert_eq!(berth.get("/hello.txt").assert_status(200).text(), "bye\n");
+    }
+
+    /// A file deleted after being served is a 404.
+    fn deleted_file_is_404(backend) {
+        let berth = site::standard(backend);
+        berth.get("/hello.txt").assert_status(200);
+        std::fs::remove_file(berth.dir().join("www/hello.txt"))
+            .unwrap_or_else(|e| panic!("remove: {e}"));
+        berth.get("/hello.txt").assert_status(404);
+    }
+
+    /// A path that continues below a regular file: 404, not 500.
+    fn path_below_a_file_is_404(backend) {
+        let berth = site::standard(backend);
+        berth.get("/hello.txt/more").assert_status(404);
+        berth.get("/hello.txt/").assert_status(404);
+    }
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
