@@ -457,4 +457,14 @@ tests::backend_tests! {
             }
         }
     }
+
+    /// A Host value that is not a valid host[:port]: 400 (RFC 9112 §3.2: MUST).
+    fn invalid_host_value_is_400(backend) {
+        let berth = site::standard(backend);
+        for host in ["a b", "a/b", "a\\b"] {
+            let raw = format!("GET /hello.txt HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            expect_rejected(&berth, raw, 400);
+        }
+    }
 }
+
