@@ -142,6 +142,10 @@ pub fn serve(
         }
         return Err(403);
     }
+    if req.path.ends_with('/') {
+        // "/file.html/": a file is not a directory (ENOTDIR, 404 in nginx).
+        return Err(404);
+    }
     if !meta.is_file() {
         return Err(403);
     }
@@ -336,6 +340,7 @@ mod tests {
             ("missing", Err(404)),
             ("sub/missing", Err(404)),
             ("a.txt/x", Err(404)),
+            ("a.txt/", Ok("a.txt")),
             ("out", Err(403)),
             ("outdir/secret", Err(403)),
             ("outdir/root/a.txt", Ok("a.txt")),
