@@ -105,11 +105,6 @@ impl Log {
         Ok(Log { access, error })
     }
 
-    /// A log that writes errors to stderr and has no access log.
-    pub fn stderr() -> Log {
-        Log { access: None, error: Some(Buffered::new(Sink::Stderr)) }
-    }
-
     /// Whether the access log is on (so callers can skip gathering fields).
     pub fn access_enabled(&self) -> bool {
         self.access.is_some()

@@ -30,11 +30,6 @@ pub struct TimerSlot {
 }
 
 impl TimerSlot {
-    /// The current deadline.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
     /// Whether the reminder queued for this owner is the one at `at`.
     pub fn is_queued_at(&self, at: Instant) -> bool {
         self.queued == Some(at)
