@@ -18,8 +18,8 @@ use crate::log::{self, Log};
 pub const KNOWN_METHODS: [&str; 7] = config::METHOD_NAMES;
 /// Extra read buffer space beyond the head limit, so a body start fits too.
 pub const READ_SLACK_BYTES: usize = 4 * 1024;
-/// Most idle read buffers kept for reuse (about 5 MiB).
-pub const POOLED_BUFFERS: usize = 256;
+/// Most idle read buffers kept for reuse (about 1.3 MiB).
+pub const POOLED_BUFFERS: usize = 64;
 /// Body limit before a request is routed (nginx's default `client_max_body_size`).
 const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
 /// Methods the static file handler implements.
