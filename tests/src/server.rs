@@ -287,6 +287,21 @@ impl Berth {
             .filter(|e| e.is_ok())
             .count()
     }
+
+    /// Resident memory of the server in KiB (`VmRSS` in `/proc/<pid>/status`).
+    ///
+    /// # Panics
+    /// If `/proc` cannot be read or has no `VmRSS` line.
+    #[cfg(target_os = "linux")]
+    pub fn rss_kib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {path}"))
+    }
 }
 
 impl Drop for Berth {

@@ -466,5 +466,56 @@ tests::backend_tests! {
             expect_rejected(&berth, raw, 400);
         }
     }
-}
 
+    /// A large request body the server discards (POST to a static file
+    /// with no size limit) is not kept in memory.
+    #[cfg(target_os = "linux")]
+    fn discarded_body_does_not_grow_memory(backend) {
+        let mut berth = Berth::start(backend, UNLIMITED, site::standard_files);
+        berth.get("/hello.txt").assert_status(200);
+        let before = berth.rss_kib();
+        let mut c = berth.connect();
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "z".repeat(1 << 20));
+        let mut sent_all = c.try_send(request("POST", "/hello.txt", "Transfer-Encoding: chunked\r\n")).is_ok();
+        for _ in 0..48 {
+            if !sent_all || c.try_send(&chunk).is_err() {
+                // The server may refuse to read and close instead: fine.
+                sent_all = false;
+                break;
+            }
+        }
+        if sent_all {
+            c.send("0\r\n\r\n");
+            c.read_response().assert_status(405);
+        }
+        let after = berth.rss_kib();
+        assert!(
+            after < before + 16 * 1024,
+            "RSS grew from {before} KiB to {after} KiB while discarding a 48 MiB body"
+        );
+        assert_still_serving(&mut berth);
+    }
+
+    /// Fifty stalled clients all get their 408 on time (timers at scale).
+    fn many_stalled_clients_all_time_out(backend) {
+        let config = "\
+client_header_timeout 1s;
+server {
+    listen 127.0.0.1:{port0};
+    root {dir}/www;
+}
+";
+        let mut berth = Berth::start(backend, config, site::standard_files);
+        let mut conns: Vec<_> = (0..50).map(|_| berth.connect()).collect();
+        for (i, c) in conns.iter_mut().enumerate() {
+            c.send(format!("GET /hello.txt?{i} HTTP/1.1\r\nHost: a\r\n"));
+        }
+        let start = Instant::now();
+        for c in &mut conns {
+            let r = c.read_response();
+            r.assert_status(408);
+        }
+        assert!(start.elapsed() < Duration::from_secs(4), "408s took {:?}", start.elapsed());
+        assert_still_serving(&mut berth);
+    }
+}

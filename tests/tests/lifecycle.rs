@@ -92,4 +92,43 @@ tests::backend_tests! {
         berth.assert_running();
         assert_eq!(berth.get("/hello.txt").assert_status(200).text(), HELLO_TXT);
     }
+
+    /// A request half received at SIGTERM is still answered once complete,
+    /// with `Connection: close`; then the server exits 0.
+    fn sigterm_answers_request_being_received(backend) {
+        let mut berth = site::standard(backend);
+        let mut c = berth.connect();
+        c.send("GET /hello.txt HTTP/1.1\r\nHo");
+        std::thread::sleep(Duration::from_millis(50));
+        berth.signal("TERM");
+        std::thread::sleep(Duration::from_millis(200));
+        c.send("st: localhost\r\n\r\n");
+        let r = c.read_response();
+        r.assert_status(200);
+        assert_eq!(r.text(), HELLO_TXT);
+        assert!(r.is_close(), "no Connection: close during shutdown:\n{}", r.raw_head);
+        match berth.wait_exit(Duration::from_secs(3)) {
+            Some(s) => assert!(s.success(), "exit status after SIGTERM: {s}"),
+            None => panic!("berth did not exit after the last response"),
+        }
+    }
+
+    /// After SIGTERM the listeners are closed: new connections are refused.
+    fn sigterm_stops_accepting(backend) {
+        let mut berth = Berth::start(backend, site::CONFIG, huge_site);
+        // Keep the server busy with a response in flight so it is still
+        // running while we try to connect.
+        let mut c = berth.connect();
+        c.send(get("/huge.bin"));
+        let mut first = [0u8; 1024];
+        let n = c.stream().read(&mut first).unwrap_or_else(|e| panic!("read: {e}"));
+        assert!(n > 0);
+        berth.signal("TERM");
+        std::thread::sleep(Duration::from_millis(300));
+        berth.assert_running();
+        let refused = tests::Client::try_connect(berth.addr(0)).is_err();
+        assert!(refused, "a new connection was accepted after SIGTERM");
+        c.read_until_close();
+        assert!(berth.wait_exit(Duration::from_secs(5)).is_some_and(|s| s.success()));
+    }
 }
