@@ -290,11 +290,161 @@ fn custom_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::request::{parse_head, Status};
+    use crate::http::response::ReplyBody;
+    use std::fs;
+    use std::path::Path;
 
     #[test]
     fn allow_lists_in_fixed_order() {
         assert_eq!(allow(|m| m == "POST" || m == "GET"), "GET, POST");
         assert_eq!(allow(|_| true), "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
         assert_eq!(allow(|_| false), "");
+    }
+
+    const CONF: &str = "
+        server {
+            listen 127.0.0.1:8080;
+            root www;
+            error_page 404 /errors/404.html;
+            location /ro { methods GET; }
+            location /old { return 301 /new; }
+            location /small { client_max_body_size 10; }
+        }
+        server {
+            listen 127.0.0.1:8080;
+            server_name other.test;
+            root other;
+        }
+    ";
+
+    fn shared(dir: &Path) -> Shared {
+        for d in ["www/sub", "www/errors", "www/ro", "other"] {
+            fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        for (f, body) in [
+            ("www/hello.txt", "hello"),
+            ("www/errors/404.html", "custom 404"),
+            ("www/ro/x.txt", "ro"),
+            ("other/hello.txt", "other"),
+        ] {
+            fs::write(dir.join(f), body).unwrap_or_else(|e| panic!("write: {e}"));
+        }
+        let config =
+            config::parse(CONF, &dir.join("berth.conf")).unwrap_or_else(|e| panic!("config: {e}"));
+        let log = Log::open(None, &config::LogTarget::Off).unwrap_or_else(|e| panic!("log: {e}"));
+        Shared::new(config, log)
+    }
+
+    fn body(reply: &Reply) -> Vec<u8> {
+        match &reply.body {
+            ReplyBody::Bytes(b) => b.to_vec(),
+            ReplyBody::Shared { data, start, len } => {
+                data.get(*start..start + len).unwrap_or_default().to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn header<'r>(reply: &'r Reply, name: &str) -> Option<&'r str> {
+        reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn decisions_table() {
+        let dir = std::env::temp_dir().join(format!("berth-router-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let sh = shared(&dir);
+        // (request head, status, closes, a header that must be present, body)
+        let cases: &[(&str, u16, bool, Option<(&str, &str)>, Option<&str>)] = &[
+            ("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, false, None, Some("hello")),
+            ("HEAD /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, false, None, None),
+            (
+                "GET /hello.txt HTTP/1.1\r\nHost: Other.Test:8080\r\n\r\n",
+                200,
+                false,
+                None,
+                Some("other"),
+            ),
+            ("GET /missing HTTP/1.1\r\nHost: a\r\n\r\n", 404, false, None, Some("custom 404")),
+            ("GET /missing HTTP/1.1\r\nHost: other.test\r\n\r\n", 404, false, None, None),
+            ("GET /sub HTTP/1.1\r\nHost: a\r\n\r\n", 301, false, Some(("Location", "/sub/")), None),
+            (
+                "GET /sub?q=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+                301,
+                false,
+                Some(("Location", "/sub/?q=1")),
+                None,
+            ),
+            ("GET /sub/ HTTP/1.1\r\nHost: a\r\n\r\n", 403, false, None, None),
+            (
+                "POST /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+                405,
+                false,
+                Some(("Allow", "GET, HEAD")),
+                None,
+            ),
+            ("DELETE /ro/x.txt HTTP/1.1\r\nHost: a\r\n\r\n", 405, false, None, None),
+            ("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405, false, None, None),
+            ("GET /old HTTP/1.1\r\nHost: a\r\n\r\n", 301, false, Some(("Location", "/new")), None),
+            (
+                "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n",
+                413,
+                true,
+                None,
+                None,
+            ),
+            (
+                "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n",
+                405,
+                false,
+                None,
+                None,
+            ),
+            ("GET /../hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 403, false, None, None),
+            ("GET /%2e%2e/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 403, false, None, None),
+            ("GET /a%2fb HTTP/1.1\r\nHost: a\r\n\r\n", 403, false, None, None),
+            ("GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", 400, true, None, None),
+            ("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, true, None, None),
+            ("GET /hello.txt/ HTTP/1.1\r\nHost: a\r\n\r\n", 404, false, None, None),
+            (
+                "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=1-2\r\n\r\n",
+                206,
+                false,
+                Some(("Content-Range", "bytes 1-2/5")),
+                Some("el"),
+            ),
+            (
+                "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=9-\r\n\r\n",
+                416,
+                false,
+                Some(("Content-Range", "bytes */5")),
+                None,
+            ),
+            (
+                "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n",
+                304,
+                false,
+                None,
+                None,
+            ),
+        ];
+        for (raw, status, close, want_header, want_body) in cases {
+            let raw = raw.as_bytes();
+            let mut head = Head::new();
+            let parsed = parse_head(raw, &Limits::default(), &mut head);
+            assert!(matches!(parsed, Ok(Status::Complete(_))), "{raw:?}: {parsed:?}");
+            let d = decide(&sh, 0, &head, raw);
+            let what = String::from_utf8_lossy(raw);
+            assert_eq!(d.reply.status, *status, "{what}");
+            assert_eq!(d.reply.close, *close, "{what}");
+            if let Some((name, value)) = want_header {
+                assert_eq!(header(&d.reply, name), Some(*value), "{what}");
+            }
+            if let Some(b) = want_body {
+                assert_eq!(body(&d.reply), b.as_bytes(), "{what}");
+            }
+        }
+        let _ = fs::remove_dir_all(dir);
     }
 }
