@@ -350,13 +350,15 @@ mod tests {
         reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
+    /// Request head, status, whether it closes, a header it must carry, its body.
+    type Case<'a> = (&'a str, u16, bool, Option<(&'a str, &'a str)>, Option<&'a str>);
+
     #[test]
     fn decisions_table() {
         let dir = std::env::temp_dir().join(format!("berth-router-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let sh = shared(&dir);
-        // (request head, status, closes, a header that must be present, body)
-        let cases: &[(&str, u16, bool, Option<(&str, &str)>, Option<&str>)] = &[
+        let cases: &[Case<'_>] = &[
             ("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, false, None, Some("hello")),
             ("HEAD /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, false, None, None),
             (
