@@ -109,6 +109,7 @@ tests::backend_tests! {
         let r = c.read_response();
         r.assert_status(200);
         assert_eq!(r.text(), HELLO_TXT);
+        assert!(r.is_close(), "closing without Connection: close:\n{}", r.raw_head);
         c.expect_closed(Duration::from_secs(2));
     }
 
@@ -452,5 +453,26 @@ tests::backend_tests! {
         for i in 0..n {
             assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT, "#{i}");
         }
+    }
+
+    /// Requests that arrive while the server is blocked writing earlier
+    /// responses (the client is not reading) are answered later, in order.
+    fn requests_sent_while_output_blocked_are_answered(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        let copies = 32;
+        c.send(get("/big.bin").repeat(copies));
+        std::thread::sleep(Duration::from_millis(100));
+        c.send(get("/hello.txt"));
+        std::thread::sleep(Duration::from_millis(100));
+        c.send(get("/sub/"));
+        let want = site::big_body();
+        for i in 0..copies {
+            let r = c.read_response();
+            r.assert_status(200);
+            assert!(r.body == want, "big response #{i} differs");
+        }
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+        assert_eq!(c.read_response().assert_status(200).text(), SUB_INDEX_HTML);
     }
 }

@@ -10,7 +10,7 @@ server {
     listen 127.0.0.1:{port0};
     server_name localhost;
     root {dir}/www;
-    error_page 404 /err/404.html;
+    error_page 403 404 /err/404.html;
 }
 ";
 
@@ -443,6 +443,25 @@ tests::backend_tests! {
         let berth = site::standard(backend);
         berth.get("/hello.txt/more").assert_status(404);
         berth.get("/hello.txt/").assert_status(404);
+    }
+
+    /// HEAD never carries a body: listings, redirects, error pages.
+    fn head_never_has_a_body(backend) {
+        let berth = site::standard(backend);
+        let mut c = berth.connect();
+        for (target, status) in [("/list/", 200), ("/sub", 301), ("/old", 301), ("/nope", 404), ("/noindex/", 403)] {
+            let h = head_then_get(&mut c, &request("HEAD", target, ""));
+            h.assert_status(status);
+        }
+    }
+
+    /// One `error_page` line for several codes serves the page for each,
+    /// with the original status.
+    fn error_page_for_several_codes(backend) {
+        let berth = Berth::start(backend, ERROR_PAGE_CONFIG, site::standard_files);
+        let r = berth.get("/noindex/");
+        r.assert_status(403);
+        assert_eq!(r.text(), site::CUSTOM_404);
     }
 }
 
