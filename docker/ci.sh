@@ -244,7 +244,7 @@ wait_for_page() {
 
 wait_healthy() {
   local c=$1 status i
-  for i in $(seq 1 60); do
+  for i in $(seq 1 90); do
     status=$(docker inspect --format '{{.State.Health.Status}}' "$c")
     case $status in
       healthy) info "health: healthy after ${i}s"; return 0 ;;
@@ -407,5 +407,10 @@ info "runtime image $RUNTIME_TAG: $((size / 1000000)) MB ($size bytes)"
 
 step "test image: cargo test in a container"
 docker run --rm --label "$RUN_LABEL" "$TEST_TAG" || die "the tests failed in the test image"
+
+step "remove stale images of earlier runs"
+# Images this project's Dockerfiles built (labelled org.berth.image) that no tag
+# names any more: earlier builds and the builder stage. Nothing else is touched.
+docker image prune -f --filter label=org.berth.image | tail -n 1 | sed 's/^/    /'
 
 step "docker CI passed in $((SECONDS - started))s"

@@ -8,9 +8,11 @@
 # backend (`--cfg poller_force_poll`), like .ci/run. fmt, clippy and the BSD
 # type-check stay in .ci/run: the official Rust image ships no rustfmt or clippy.
 FROM rust:1.95-slim-bookworm
-# The same external tools .ci/run installs for the black-box tests.
+LABEL org.berth.image=test
+# The external tools the black-box tests use: the ones .ci/run installs, and
+# procps for kill(1), which the Debian slim base lacks.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends curl python3 ca-certificates \
+ && apt-get install -y --no-install-recommends curl python3 ca-certificates procps \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,6 +24,12 @@ RUN cargo build --workspace --locked --all-targets \
  && cargo test --workspace --locked --no-run \
  && RUSTFLAGS="--cfg poller_force_poll" \
     cargo test -p poller --locked --no-run --target-dir target/force-poll
+# The tests' temporary files go to a volume, i.e. the host's file system, not to
+# the image's copy-on-write layer: that is faster, and on hosts whose storage
+# driver is fuse-overlayfs (rootless Docker, this project's CI machines) a file
+# in the layer is a FUSE file, which epoll accepts where it refuses any regular
+# file, so the layer is not what the tests mean by a regular file.
+VOLUME /tmp
 CMD cargo test --workspace --locked \
  && RUSTFLAGS="--cfg poller_force_poll" \
     cargo test -p poller --locked --target-dir target/force-poll
