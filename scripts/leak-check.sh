@@ -18,7 +18,8 @@
 # CARGO_TARGET_DIR; BERTH_BIN skips the build. Every wait is bounded, every
 # process started here is stopped on exit. Prints PASS/FAIL lines and exits
 # non-zero if any check failed. Knobs: LEAK_REQUESTS (default 2000),
-# SIEGE_TIME (default 10S), LEAK_BACKENDS (default "epoll poll").
+# SIEGE_TIME (default 10S), LEAK_BACKENDS (default "epoll poll"),
+# LEAK_KEEP_TMP=1 (keep the temp dir with configs and valgrind logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -48,10 +49,38 @@ cleanup() {
     fi
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$TMP"
+  if [ "${LEAK_KEEP_TMP:-0}" = 1 ]; then
+    echo "kept $TMP"
+  else
+    rm -rf "$TMP"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# forget PID: the process has been reaped; its pid may be reused, so
+# cleanup must not signal it any more.
+forget() {
+  local p keep=()
+  for p in "${pids[@]+"${pids[@]}"}"; do
+    [ "$p" = "$1" ] || keep+=("$p")
+  done
+  pids=("${keep[@]+"${keep[@]}"}")
+}
+
+# bounded SECONDS CMD...: runs CMD under `timeout` in the background and
+# waits for it, so a signal to this script is acted on at once (bash runs
+# traps only between foreground commands) and cleanup can stop it.
+bounded() {
+  local secs=$1 rc=0
+  shift
+  timeout "$secs" "$@" &
+  local job=$!
+  pids+=("$job")
+  wait "$job" || rc=$?
+  forget "$job"
+  return "$rc"
+}
 
 pass() { printf 'PASS: %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
@@ -151,6 +180,7 @@ wait_exit() {
   done
   status=0
   wait "$pid" || status=$?
+  forget "$pid"
 }
 
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
@@ -396,6 +426,18 @@ def empty():
     sent += 1
 
 
+def fds():
+    try:
+        return len(os.listdir(f"/proc/{PID}/fd"))
+    except OSError:
+        return -1
+
+
+# The live fd count (valgrind's own descriptors included: they are constant)
+# with no connection open; the lowest of a few readings, as the server may
+# not have closed the start-up probe's connection yet.
+fds_before = min(fds() for _ in range(5) if time.sleep(0.1) is None)
+
 MIX = [keep_alive, pipelined, bad, http10, cut, keep_alive, bad, cut, empty, pipelined]
 start = time.time()
 i = 0
@@ -408,6 +450,18 @@ while sent < TOTAL:
     if len(problems) > 20:
         break
 
+took = time.time() - start
+
+# Every connection is closed (cut ones after at most the timeouts): the
+# live count must come back to where it was.
+deadline = time.time() + 15
+fds_after = fds()
+while fds_after != fds_before and time.time() < deadline:
+    time.sleep(0.1)
+    fds_after = fds()
+print(f"live fds: {fds_before} before the traffic, {fds_after} after")
+expect("live fd count after the traffic", fds_after, fds_before)
+
 # Idle keep-alive connections still open when SIGTERM arrives: the graceful
 # stop must close them (and their fds) itself.
 idle = []
@@ -419,8 +473,8 @@ for _ in range(IDLE_AT_STOP):
 os.kill(PID, signal.SIGTERM)
 open_after = sum(1 for c in idle if not c.closed())
 expect("idle connections open after SIGTERM", open_after, 0)
+sent += IDLE_AT_STOP
 
-took = time.time() - start
 summary = " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
 print(f"traffic: {sent} requests sent, {sum(counts.values())} responses in {took:.1f} s ({summary})")
 for p in problems[:20]:
@@ -454,7 +508,7 @@ elif "All heap blocks were freed" in text:
 else:
     bad.append("no leak summary in the valgrind log")
 for l in lines:
-    if re.match(r"\s*(indirectly|possibly) lost|\s*still reachable|\s*in use at exit", l):
+    if re.match(r"\s*(indirectly|possibly) lost|\s*still reachable|\s*(in use at exit|total heap usage)", l):
         print(f"  {l.strip()}")
 
 fd_line = next((l for l in lines if "FILE DESCRIPTORS" in l), None)
@@ -534,6 +588,7 @@ start_berth() {
     fi
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    forget "$pid"
     grep -qi 'in use' "$TMP/$name.err" || break
   done
   sed 's/^/  berth: /' "$TMP/$name.err" | tail -20
@@ -551,7 +606,7 @@ valgrind_check() {
     return
   fi
   local traffic_ok=1
-  if ! timeout 600 python3 "$TMP/traffic.py" "$port" "$LEAK_REQUESTS" "$TMP/www/big.bin" "$pid"; then
+  if ! bounded 300 python3 "$TMP/traffic.py" "$port" "$LEAK_REQUESTS" "$TMP/www/big.bin" "$pid"; then
     traffic_ok=0
   fi
   # traffic.py has sent SIGTERM (unless it died early: send it again).
@@ -582,7 +637,7 @@ valgrind_check() {
 siege_run() {
   local label=$1 connection=$2 url=$3 out=$TMP/siege.out avail rate trans
   write_siegerc "$TMP/siegerc" "$connection"
-  if ! HOME=$TMP/home timeout "$SIEGE_TIMEOUT" siege -R "$TMP/siegerc" -b -c "$SIEGE_USERS" \
+  if ! HOME=$TMP/home bounded "$SIEGE_TIMEOUT" siege -R "$TMP/siegerc" -b -c "$SIEGE_USERS" \
     -t "$SIEGE_TIME" "$url" >"$out" 2>&1; then
     # siege exits non-zero when it counts failures; the numbers decide.
     :
