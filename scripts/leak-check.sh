@@ -97,7 +97,7 @@ if [ ${#need[@]} -gt 0 ]; then
     section "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" ca-certificates >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     die "missing tools: ${need[*]} (install them, or run as root with apt-get)"
   fi
