@@ -1,7 +1,11 @@
 # Berth's test image: the workspace's test suite in a container, so any machine
 # with Docker reproduces the tests that CI runs (.ci/run) on Linux.
 #
-#   docker build -f docker/test.Dockerfile -t berth-test . && docker run --rm berth-test
+#   docker build -f docker/test.Dockerfile -t berth-test . &&
+#     docker run --rm --network none --sysctl net.ipv6.conf.lo.disable_ipv6=0 berth-test
+#
+# The tests need loopback only (`--network none`), but IPv6 on it: Docker turns
+# IPv6 off in containers unless told otherwise, and some tests listen on ::1.
 #
 # The build compiles everything (so a compile error fails the build); running the
 # image runs the README's test command, then the poller suite on its poll(2)
