@@ -426,6 +426,45 @@ def empty():
     sent += 1
 
 
+concurrent_index = 0
+
+
+def concurrent():
+    """Ten clients with small receive buffers download 1 MiB twice each,
+    read in turns, so the server's writes block and resume (write interest,
+    partial sendfile) on many connections at once; one gives up half-way."""
+    global sent, concurrent_index
+    concurrent_index += 1
+    conns = []
+    for _ in range(10):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.settimeout(TIMEOUT)
+        s.connect(("127.0.0.1", PORT))
+        c = Conn.__new__(Conn)
+        c.s, c.buf = s, bytearray()
+        c.send(req("GET", "/big.bin") * 2)
+        conns.append(c)
+    want = 2 * len(BIG)  # less than two responses: the rest is read below
+    active = list(range(len(conns)))
+    while active:
+        for k in list(active):
+            c = conns[k]
+            if k == concurrent_index % len(conns) and len(c.buf) > len(BIG) // 2:
+                active.remove(k)  # this one gives up half-way
+                continue
+            c.fill()
+            if len(c.buf) >= want:
+                active.remove(k)
+    for k, c in enumerate(conns):
+        if k != concurrent_index % len(conns):
+            for _ in range(2):
+                st, _, b = c.response()
+                expect("concurrent download", (st, len(b), b == BIG), (200, len(BIG), True))
+        c.close()
+    sent += 2 * len(conns)
+
+
 def fds():
     try:
         return len(os.listdir(f"/proc/{PID}/fd"))
@@ -438,7 +477,8 @@ def fds():
 # not have closed the start-up probe's connection yet.
 fds_before = min(fds() for _ in range(5) if time.sleep(0.1) is None)
 
-MIX = [keep_alive, pipelined, bad, http10, cut, keep_alive, bad, cut, empty, pipelined]
+MIX = [keep_alive, pipelined, bad, http10, cut, keep_alive, bad, cut, empty, pipelined] * 5
+MIX.append(concurrent)
 start = time.time()
 i = 0
 while sent < TOTAL:
