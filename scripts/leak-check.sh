@@ -475,7 +475,10 @@ def fds():
 # The live fd count (valgrind's own descriptors included: they are constant)
 # with no connection open; the lowest of a few readings, as the server may
 # not have closed the start-up probe's connection yet.
-fds_before = min(fds() for _ in range(5) if time.sleep(0.1) is None)
+fds_before = fds()
+for _ in range(5):
+    time.sleep(0.1)
+    fds_before = min(fds_before, fds())
 
 MIX = [keep_alive, pipelined, bad, http10, cut, keep_alive, bad, cut, empty, pipelined] * 5
 MIX.append(concurrent)
