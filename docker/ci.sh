@@ -36,6 +36,13 @@ RUN_LABEL="berth-ci=$$"
 WORK=$(mktemp -d /tmp/berth-docker-ci.XXXXXX)
 started=$SECONDS
 
+# Unmounts whatever a failed debootstrap may have left mounted under $1
+# (proc, sys), deepest first, so that removing the folder stays inside it.
+unmount_under() {
+  awk -v dir="$1/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" || true; done
+}
+
 cleanup() {
   local ids
   ids=$(docker ps -aq --filter "label=$RUN_LABEL" 2>/dev/null || true)
@@ -43,9 +50,11 @@ cleanup() {
     # shellcheck disable=SC2086
     docker rm -f $ids >/dev/null 2>&1 || true
   fi
-  rm -rf "$WORK"
+  unmount_under "$WORK"
+  rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # The image a Dockerfile's first FROM line names (the Dockerfiles are the one
 # source of truth for the base image names).
@@ -102,6 +111,7 @@ make_debian_image() {
   info "debootstrap --variant=minbase $SUITE from $mirror"
   debootstrap --variant=minbase "$SUITE" "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1 ||
     { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
+  unmount_under "$root"
 
   # The container's apt uses the same mirror as the host.
   rm -f "$root/etc/apt/sources.list"
@@ -136,9 +146,9 @@ EOF
   printf 'APT::Install-Recommends "false";\n' >"$root/etc/apt/apt.conf.d/docker-no-recommends"
   find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
   find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
-  rm -rf "$root"/usr/share/{man,info,groff,lintian,linda,locale}/* \
+  rm -rf --one-file-system "$root"/usr/share/{man,info,groff,lintian,linda,locale}/* \
     "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/log/*.log \
-    "$root"/var/log/apt/* "$root"/tmp/* "$root"/dev/*
+    "$root"/var/log/apt/* "$root"/tmp/*
   # Left empty, so the image does not carry the build machine's name or resolver.
   : >"$root/etc/hostname"
   : >"$root/etc/resolv.conf"
@@ -150,7 +160,7 @@ EOF
       --change 'CMD ["bash"]' \
       --message "debootstrap --variant=minbase $SUITE $mirror (berth docker/ci.sh)" \
       - "$name" >/dev/null
-  rm -rf "$root"
+  rm -rf --one-file-system "$root"
 }
 
 # --- rust:X.Y-slim-bookworm -------------------------------------------------
@@ -190,7 +200,7 @@ RUN set -eux; \\
     rustc --version; cargo --version
 EOF
   info "rust $version ($host) from $sysroot -> $name"
-  docker build --force-rm $BUILD_NET -t "$name" "$ctx" >"$WORK/rust-image.log" 2>&1 ||
+  docker build --force-rm "${BUILD_NET[@]}" -t "$name" "$ctx" >"$WORK/rust-image.log" 2>&1 ||
     { tail -n 30 "$WORK/rust-image.log" >&2; die "building $name failed"; }
   rm -rf "$ctx"
 }
@@ -208,8 +218,7 @@ probe_bridge_apt() {
 
 # Can cargo in a build container fetch crates from crates.io (DNS, TLS, index)?
 probe_crates() {
-  # shellcheck disable=SC2086
-  docker run --rm --label "$RUN_LABEL" ${BUILD_NET/--network /--network=} "$1" bash -c '
+  docker run --rm --label "$RUN_LABEL" "${BUILD_NET[@]}" "$1" bash -c '
     set -e; cd /tmp; cargo new --quiet --lib probe; cd probe
     printf "cfg-if = \"1\"\n" >>Cargo.toml
     timeout 60 cargo fetch --quiet' >"$WORK/crates-probe.log" 2>&1
@@ -308,14 +317,14 @@ fi
 
 step "network for builds"
 case ${BERTH_DOCKER_NETWORK:-probe} in
-  host) BUILD_NET="--network host" ;;
-  bridge) BUILD_NET="" ;;
+  host) BUILD_NET=(--network host) ;;
+  bridge) BUILD_NET=() ;;
   *)
     if probe_bridge_apt "$DEBIAN_IMAGE"; then
-      BUILD_NET=""
+      BUILD_NET=()
       info "the default bridge reaches the Debian mirror: builds use it"
     else
-      BUILD_NET="--network host"
+      BUILD_NET=(--network host)
       info "the default bridge reaches no Debian mirror: builds use --network host"
     fi
     ;;
@@ -341,14 +350,12 @@ fi
 
 step "build docker/Dockerfile -> $RUNTIME_TAG"
 t0=$SECONDS
-# shellcheck disable=SC2086
-docker build --force-rm $BUILD_NET -f docker/Dockerfile -t "$RUNTIME_TAG" "$CONTEXT" || die "docker/Dockerfile does not build"
+docker build --force-rm "${BUILD_NET[@]}" -f docker/Dockerfile -t "$RUNTIME_TAG" "$CONTEXT" || die "docker/Dockerfile does not build"
 info "built in $((SECONDS - t0))s"
 
 step "build docker/test.Dockerfile -> $TEST_TAG"
 t0=$SECONDS
-# shellcheck disable=SC2086
-docker build --force-rm $BUILD_NET -f docker/test.Dockerfile -t "$TEST_TAG" "$CONTEXT" || die "docker/test.Dockerfile does not build"
+docker build --force-rm "${BUILD_NET[@]}" -f docker/test.Dockerfile -t "$TEST_TAG" "$CONTEXT" || die "docker/test.Dockerfile does not build"
 info "built in $((SECONDS - t0))s"
 
 step "runtime container serves the demo site"
@@ -399,10 +406,12 @@ info "GET / -> the mounted site"
 docker rm -f "$c" >/dev/null
 
 step "image sizes"
-docker image ls --format '    {{.Repository}}:{{.Tag}}  {{.Size}}' |
-  grep -E "^    ($RUNTIME_TAG|$TEST_TAG|$DEBIAN_IMAGE|$RUST_IMAGE) " || true
+for image in "$DEBIAN_IMAGE" "$RUST_IMAGE" "$RUNTIME_TAG" "$TEST_TAG"; do
+  docker image inspect --format '{{.Size}}' "$image" |
+    awk -v i="$image" '{ printf "    %-26s %7.1f MB\n", i, $1 / 1e6 }'
+done
 size=$(docker image inspect --format '{{.Size}}' "$RUNTIME_TAG")
-info "runtime image $RUNTIME_TAG: $((size / 1000000)) MB ($size bytes)"
+info "runtime image $RUNTIME_TAG: $(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }') MB ($size bytes)"
 [ "$size" -lt 100000000 ] || die "the runtime image is not under 100 MB"
 
 step "test image: cargo test in a container"
