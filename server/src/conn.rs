@@ -710,6 +710,18 @@ impl Conn {
     pub fn server(&self) -> usize {
         self.server
     }
+
+    /// Index into `Config::listeners` of the listener it was accepted on.
+    pub fn listener(&self) -> usize {
+        self.listener
+    }
+
+    /// Points the connection at another listener index and server index, for
+    /// a reloaded configuration whose indices differ from the old one's.
+    pub fn remap(&mut self, listener: usize, server: usize) {
+        self.listener = listener;
+        self.server = server;
+    }
 }
 
 /// The request line at the start of `buf` (for logs), without CRLF.
