@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n=== docker: %s\n' "$*"; }
+step() { printf '\n=== docker: %s (at %ds)\n' "$*" "$SECONDS"; }
 info() { printf '    %s\n' "$*"; }
 die() {
   printf 'docker/ci.sh: FAILED: %s\n' "$*" >&2
@@ -331,6 +331,13 @@ case ${BERTH_DOCKER_NETWORK:-probe} in
 esac
 
 step "base image $RUST_IMAGE"
+host_rust_version=$(rustc --version | awk '{ print $2 }')
+if image_exists "$RUST_IMAGE" &&
+  ! docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$RUST_IMAGE" |
+  grep -qx "RUST_VERSION=$host_rust_version"; then
+  info "exists with another toolchain than rustc $host_rust_version: made again"
+  docker rmi -f "$RUST_IMAGE" >/dev/null
+fi
 if image_exists "$RUST_IMAGE"; then
   info "exists, reused ($(docker image inspect -f '{{.Id}}' "$RUST_IMAGE" | cut -c1-19))"
 else
