@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fs::{self, File, Metadata};
 use std::io::{self, ErrorKind};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,7 @@ use config::{Location, Mapping};
 use crate::cache::{self, FileCache};
 use crate::http::conditional;
 use crate::http::mime;
-use crate::http::path::percent_encode_path;
+use crate::http::path::{percent_encode_path, percent_encode_segment};
 use crate::http::range::{self, RangeAnswer};
 use crate::http::response::{html_escape, Reply, ReplyBody};
 
@@ -214,6 +215,12 @@ fn serve_file(
         // Large: sendfile from the open file. A file that shrinks meanwhile
         // ends the connection early (sendfile reports 0), as in nginx.
         let file = File::open(real).map_err(|e| io_status(&e))?;
+        let opened = file.metadata().map_err(|e| io_status(&e))?;
+        if !same_file(&opened, meta) {
+            // Replaced (by another file or a symlink) since it was checked:
+            // what was opened is not what passed the containment check.
+            return Err(404);
+        }
         ReplyBody::File { file, start, len }
     };
     reply.content_type = Some(mime::for_path(name));
@@ -221,6 +228,11 @@ fn serve_file(
     reply.headers.push(("ETag", etag));
     reply.headers.push(("Accept-Ranges", "bytes".to_string()));
     Ok(reply)
+}
+
+/// Whether two metadata describe the same file (device and inode).
+fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 fn parse_date_secs(value: &[u8]) -> Option<u64> {
@@ -277,7 +289,9 @@ pub fn render_listing(uri: &str, entries: &mut [ListEntry]) -> String {
     );
     for e in entries.iter() {
         let slash = if e.is_dir { "/" } else { "" };
-        let href = html_escape(&percent_encode_path(&e.name));
+        // Strict escaping: a name like `javascript:alert(1)` must stay a
+        // relative link (nginx writes `javascript%3Aalert%281%29`).
+        let href = percent_encode_segment(e.name.as_bytes());
         let shown = html_escape(&e.name);
         let width = e.name.chars().count() + slash.len();
         let pad = " ".repeat(51usize.saturating_sub(width).max(1));
@@ -306,8 +320,8 @@ mod tests {
 
     /// A scratch tree: `root/{a.txt, sub/b.txt, in -> sub/b.txt, out -> ../secret,
     /// outdir -> ..}` and `secret` beside `root`.
-    fn tree() -> (PathBuf, PathBuf) {
-        let top = std::env::temp_dir().join(format!("berth-files-{}", std::process::id()));
+    fn tree(tag: &str) -> (PathBuf, PathBuf) {
+        let top = std::env::temp_dir().join(format!("berth-files-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&top);
         let root = top.join("root");
         fs::create_dir_all(root.join("sub")).unwrap_or_else(|e| panic!("mkdir: {e}"));
@@ -330,7 +344,7 @@ mod tests {
 
     #[test]
     fn resolve_table() {
-        let (top, root) = tree();
+        let (top, root) = tree("resolve");
         let cases: &[(&str, Result<&str, u16>)] = &[
             ("", Ok("")),
             ("a.txt", Ok("a.txt")),
@@ -355,6 +369,21 @@ mod tests {
     }
 
     #[test]
+    fn large_file_replaced_after_lstat_is_not_served() {
+        let (top, root) = tree("replaced");
+        let big = root.join("big.bin");
+        fs::write(&big, vec![b'x'; 40 * 1024]).unwrap_or_else(|e| panic!("write: {e}"));
+        let (path, meta) = resolve(Some(&root), "big.bin").unwrap_or_else(|s| panic!("{s}"));
+        // Swapped for a symlink to a file outside the root after the check.
+        fs::remove_file(&big).unwrap_or_else(|e| panic!("rm: {e}"));
+        std::os::unix::fs::symlink(top.join("secret"), &big).unwrap_or_else(|e| panic!("ln: {e}"));
+        let got =
+            serve_file(&FileRequest::default(), &path, &meta, "big.bin", &FileCache::default());
+        assert_eq!(got.err(), Some(404));
+        let _ = fs::remove_dir_all(top);
+    }
+
+    #[test]
     fn listing_escapes_and_sorts() {
         let t = UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
         let mut entries = vec![
@@ -366,12 +395,27 @@ mod tests {
         let html = render_listing("/d<ir>/", &mut entries);
         assert!(html.contains("<title>Index of /d&lt;ir&gt;/</title>"), "{html}");
         let sub = html.find("href=\"sub/\"").unwrap_or(usize::MAX);
-        let lt = html.find("href=\"%3Cx%3E&amp;%22\"").unwrap_or(usize::MAX);
+        let lt = html.find("href=\"%3Cx%3E%26%22\"").unwrap_or(usize::MAX);
         let a = html.find("href=\"a.txt\"").unwrap_or(usize::MAX);
         let b = html.find("href=\"b.txt\"").unwrap_or(usize::MAX);
         assert!(sub < lt && lt < a && a < b, "{html}");
         assert!(html.contains(">&lt;x&gt;&amp;&quot;</a>"), "{html}");
         assert!(html.contains("06-Nov-1994 08:49"), "{html}");
         assert!(!html.contains("<x>"), "{html}");
+    }
+
+    #[test]
+    fn listing_href_of_scheme_like_name_is_relative() {
+        let t = UNIX_EPOCH;
+        let mut entries = vec![ListEntry {
+            name: "javascript:alert(1)".into(),
+            is_dir: false,
+            size: 1,
+            mtime: t,
+        }];
+        let html = render_listing("/d/", &mut entries);
+        assert!(html.contains("<a href=\"javascript%3Aalert%281%29\">"), "{html}");
+        assert!(html.contains(">javascript:alert(1)</a>"), "{html}");
+        assert!(!html.contains("href=\"javascript:"), "{html}");
     }
 }

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-/// Why a request path was refused; every variant is answered with 400.
+/// Why a request path was refused; [`PathError::status`] gives the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
     /// The path does not start with `/`.
@@ -30,13 +30,13 @@ pub enum PathError {
 
 impl PathError {
     /// The response status: 403 for traversal attempts (`..` above the root,
-    /// an encoded `/`), 400 for malformed paths.
+    /// an encoded `/`), 400 for malformed paths, 404 for a path that is not
+    /// UTF-8 (well-formed, it just names no file Berth serves; nginx says 404).
     pub fn status(self) -> u16 {
         match self {
             PathError::AboveRoot | PathError::EncodedSlash => 403,
-            PathError::NotAbsolute | PathError::BadEscape | PathError::Nul | PathError::NotUtf8 => {
-                400
-            }
+            PathError::NotUtf8 => 404,
+            PathError::NotAbsolute | PathError::BadEscape | PathError::Nul => 400,
         }
     }
 }
@@ -150,6 +150,25 @@ pub fn percent_encode_path(path: &str) -> String {
     out
 }
 
+/// Percent-encodes one path segment strictly: every byte outside the RFC
+/// 3986 unreserved set (`A-Z a-z 0-9 - . _ ~`) is escaped, `/` and `:`
+/// included. Used for directory listing links, where a file name must never
+/// be read as a scheme (`javascript:`), an authority or a second segment;
+/// nginx's autoindex escapes `:` the same way.
+pub fn percent_encode_segment(segment: &[u8]) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for &b in segment {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+            out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -227,9 +246,30 @@ mod tests {
     }
 
     #[test]
+    fn non_utf8_path_is_404() {
+        assert_eq!(normalize(b"/%e9"), Err(PathError::NotUtf8));
+        assert_eq!(PathError::NotUtf8.status(), 404);
+    }
+
+    #[test]
     fn decode_is_done_once() {
         // %2525 decodes to %25, not to %.
         assert_eq!(normalize(b"/%252e%252e/x").as_deref(), Ok("/%2e%2e/x"));
+    }
+
+    #[test]
+    fn listing_href_escapes_scheme_and_separators() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"javascript:alert(1)", "javascript%3Aalert%281%29"),
+            (b"a b/c", "a%20b%2Fc"),
+            (b"<x>&\"'", "%3Cx%3E%26%22%27"),
+            (b"Az09-._~", "Az09-._~"),
+            (b"caf\xc3\xa9", "caf%C3%A9"),
+            (b"\xe9", "%E9"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(percent_encode_segment(input), *want, "{input:?}");
+        }
     }
 
     #[test]
