@@ -17,10 +17,6 @@
 
 use super::request::{is_tchar, ParseError};
 
-/// Maximum number of hex digits in a chunk size: 16 digits are 64 bits, so
-/// the size never overflows `u64`; leading zeros count.
-pub const MAX_CHUNK_SIZE_DIGITS: u32 = 16;
-
 /// Maximum length of a chunk-size line (size and extensions, CRLF
 /// excluded), in bytes; nothing here needs more, and the bound keeps a
 /// client from streaming extension bytes forever.
@@ -188,10 +184,10 @@ impl ChunkedDecoder {
                     self.count_line_byte()?;
                 }
                 if let Some(d) = hex_value(c) {
-                    if self.digits == MAX_CHUNK_SIZE_DIGITS {
-                        return Err(ParseError::ChunkSizeOverflow);
-                    }
-                    self.digits += 1;
+                    // Only significant digits can overflow (17 of them do);
+                    // leading zeros are bounded by the line length, and
+                    // nginx accepts them too.
+                    self.digits = self.digits.saturating_add(1);
                     self.size = self
                         .size
                         .checked_mul(16)
@@ -470,10 +466,11 @@ mod tests {
         ("negative size", b"-1\r\n", Want::Err(InvalidChunkSize)),
         ("space before the size", b" 5\r\nhello\r\n", Want::Err(InvalidChunkSize)),
         (
-            "seventeen digits",
+            "leading zeros beyond sixteen digits",
             b"00000000000000005\r\nhello\r\n0\r\n\r\n",
-            Want::Err(ChunkSizeOverflow),
+            Want::Done(b"hello", 31),
         ),
+        ("seventeen significant digits", b"10000000000000005\r\n", Want::Err(ChunkSizeOverflow)),
         ("size beyond u64", b"10000000000000000\r\n", Want::Err(ChunkSizeOverflow)),
         ("bare lf after the size", b"5\nhello\r\n0\r\n\r\n", Want::Err(MissingChunkCrlf)),
         ("cr then junk after the size", b"5\rxhello", Want::Err(MissingChunkCrlf)),

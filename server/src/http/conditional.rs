@@ -21,8 +21,13 @@ pub fn none_match(header: &[u8], etag: &str) -> bool {
 
 /// Whether a file modified at `mtime_secs` is "not modified" for an
 /// `If-Modified-Since` date of `since_secs` (RFC 9110 §13.1.3).
+///
+/// As nginx's default `if_modified_since exact`: only the date the server
+/// itself sent as `Last-Modified` counts. Any other date, in particular one
+/// in the future (which RFC 9110 §13.1.3 calls invalid), gets the full
+/// response, so a client clock or a guessed date never yields a stale 304.
 pub fn not_modified_since(mtime_secs: u64, since_secs: u64) -> bool {
-    mtime_secs <= since_secs
+    mtime_secs == since_secs
 }
 
 /// What `If-Range` says about honouring `Range` (RFC 9110 §13.1.5): an entity
@@ -81,8 +86,14 @@ mod tests {
     #[test]
     fn modified_since() {
         assert!(not_modified_since(100, 100));
-        assert!(not_modified_since(99, 100));
         assert!(!not_modified_since(101, 100));
+    }
+
+    #[test]
+    fn if_modified_since_in_the_future_is_ignored() {
+        // 2099-01-01 against a file from 2020: nginx answers 200.
+        assert!(!not_modified_since(1_600_000_000, 4_070_908_800));
+        assert!(!not_modified_since(99, 100));
     }
 
     #[test]

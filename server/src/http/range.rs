@@ -66,11 +66,14 @@ pub fn evaluate(value: &[u8], size: u64) -> RangeAnswer {
     }
 }
 
+/// A decimal offset, saturating at `u64::MAX`: a position past any file is
+/// still a position (nginx answers `bytes=99999999999999999999-` with 416 and
+/// clamps such a last-byte-pos to the end of the file).
 fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    Some(s.iter().fold(0u64, |acc, &d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -117,11 +120,24 @@ mod tests {
             ("bytes=-", 10, Whole),
             ("bytes=a-b", 10, Whole),
             ("bytes=1", 10, Whole),
-            ("bytes=99999999999999999999-", 10, Whole),
             ("bytes=+1-2", 10, Whole),
         ];
         for (value, size, want) in cases {
             assert_eq!(evaluate(value.as_bytes(), *size), *want, "{value} of {size}");
+        }
+    }
+
+    #[test]
+    fn range_with_more_than_19_digits_saturates() {
+        let cases: &[(&str, RangeAnswer)] = &[
+            ("bytes=99999999999999999999-", Unsatisfiable),
+            ("bytes=0-99999999999999999999", Partial { start: 0, end: 5 }),
+            ("bytes=-99999999999999999999", Partial { start: 0, end: 5 }),
+            ("bytes=18446744073709551615-", Unsatisfiable),
+            ("bytes=00000000000000000000001-2", Partial { start: 1, end: 2 }),
+        ];
+        for (value, want) in cases {
+            assert_eq!(evaluate(value.as_bytes(), 6), *want, "{value}");
         }
     }
 }
