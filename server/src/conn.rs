@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use poller::Interest;
 
 use crate::http::chunked::ChunkedDecoder;
-use crate::http::request::{parse_head, BodyKind, Head, Status, Version};
+use crate::http::request::{parse_head, BodyKind, Head, HeadScan, Status, Version};
 use crate::http::response::{self, ConnectionHeader, Reply, ReplyBody};
 use crate::log::AccessRecord;
 use crate::router::{self, Shared};
@@ -60,8 +60,8 @@ pub enum Input {
 pub enum BodyState {
     /// Bytes still to come of a `Content-Length` body.
     Length(u64),
-    /// A chunked body and the decoded bytes seen so far.
-    Chunked(ChunkedDecoder, u64),
+    /// A chunked body (the decoder enforces the body limit).
+    Chunked(ChunkedDecoder),
 }
 
 /// A reply decided before its request body was read.
@@ -74,7 +74,6 @@ struct Pending {
     head_only: bool,
     connection: ConnectionHeader,
     close: bool,
-    limit: u64,
 }
 
 /// Access log fields of a request whose reply waits for its body.
@@ -134,6 +133,8 @@ pub struct Conn {
     wpos: usize,
     file: Option<FileSend>,
     head: Head,
+    /// When the head being received is worth parsing again.
+    scan: HeadScan,
     pending: Option<Pending>,
     /// Readiness remembered from the poller until an I/O call says otherwise.
     pub readable: bool,
@@ -186,6 +187,7 @@ impl Conn {
             wpos: 0,
             file: None,
             head: Head::new(),
+            scan: HeadScan::default(),
             pending: None,
             readable: false,
             writable: level,
@@ -253,7 +255,7 @@ impl Conn {
             if self.rbuf.is_empty() {
                 self.rbuf = sh.take_buffer();
             }
-            if self.read_once() == Verdict::Close {
+            if self.read_once(sh.read_buffer_size()) == Verdict::Close {
                 return Verdict::Close;
             }
         }
@@ -320,7 +322,10 @@ impl Conn {
         }
     }
 
-    fn read_once(&mut self) -> Verdict {
+    /// One read into the free end of the read buffer, which grows (up to
+    /// `max_buffer` bytes) only when unread input fills it: a head larger
+    /// than the small first buffer.
+    fn read_once(&mut self, max_buffer: usize) -> Verdict {
         if self.rstart == self.rend {
             self.rstart = 0;
             self.rend = 0;
@@ -328,6 +333,11 @@ impl Conn {
             self.rbuf.copy_within(self.rstart..self.rend, 0);
             self.rend -= self.rstart;
             self.rstart = 0;
+        }
+        if self.rend == self.rbuf.len() && self.rbuf.len() < max_buffer {
+            let grown =
+                self.rbuf.len().saturating_mul(2).clamp(router::READ_BUFFER_BYTES, max_buffer);
+            self.rbuf.resize(grown, 0);
         }
         let Some(space) = self.rbuf.get_mut(self.rend..) else { return Verdict::Close };
         let room = space.len();
@@ -425,6 +435,11 @@ impl Conn {
                         return;
                     }
                     let buf = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
+                    // Parsing after every read would be quadratic in a head
+                    // that trickles in; the scan says when it can decide.
+                    if !self.scan.should_parse(buf, &sh.limits) {
+                        return;
+                    }
                     match parse_head(buf, &sh.limits, &mut self.head) {
                         Ok(Status::Complete(n)) => self.on_head(n, sh),
                         Ok(Status::Partial) => {
@@ -450,18 +465,11 @@ impl Conn {
                             *remaining -= take;
                             *remaining == 0
                         }
-                        BodyState::Chunked(decoder, seen) => {
+                        BodyState::Chunked(decoder) => {
                             sh.scratch.clear();
                             match decoder.decode(avail, &mut sh.scratch) {
                                 Ok((used, done)) => {
                                     self.rstart += used;
-                                    *seen += sh.scratch.len() as u64;
-                                    let limit = self.pending.as_ref().map_or(0, |p| p.limit);
-                                    if limit > 0 && *seen > limit {
-                                        let line = self.take_pending_line();
-                                        self.fail(413, sh, &line);
-                                        return;
-                                    }
                                     if !done && used == 0 {
                                         return;
                                     }
@@ -497,6 +505,7 @@ impl Conn {
 
     /// Answers a request whose head is `rbuf[rstart..rstart + n]`.
     fn on_head(&mut self, n: usize, sh: &mut Shared) {
+        self.scan.reset();
         let start = self.rstart;
         let Some(buf) = self.rbuf.get(start..start + n) else {
             self.fail(400, sh, b"");
@@ -555,19 +564,16 @@ impl Conn {
                 self.wbuf.extend_from_slice(response::CONTINUE);
             }
             let state = match body {
-                BodyKind::Chunked => BodyState::Chunked(ChunkedDecoder::new(), 0),
+                // The limit is checked against each chunk size before its
+                // data is read: an oversized chunk is 413 at once.
+                BodyKind::Chunked => {
+                    BodyState::Chunked(ChunkedDecoder::with_max_body(decision.body_limit))
+                }
                 BodyKind::Length(len) => BodyState::Length(len),
                 BodyKind::None => BodyState::Length(0),
             };
             self.input = Input::Body(state);
-            self.pending = Some(Pending {
-                reply,
-                log: pending_log,
-                head_only,
-                connection,
-                close,
-                limit: decision.body_limit,
-            });
+            self.pending = Some(Pending { reply, log: pending_log, head_only, connection, close });
             return;
         }
         if body_unread {
@@ -692,7 +698,13 @@ impl Conn {
                 _ => Phase::Idle,
             }
         };
-        let changed = self.phase != Some(phase) || self.phase_requests != self.requests;
+        // A fresh connection's Idle deadline is already client_header
+        // (nginx's client_header_timeout from accept): its first bytes must
+        // not restart it, or a slowloris client holds it twice as long.
+        let first_head =
+            self.requests == 0 && self.phase == Some(Phase::Idle) && phase == Phase::Header;
+        let changed =
+            (self.phase != Some(phase) && !first_head) || self.phase_requests != self.requests;
         self.phase = Some(phase);
         self.phase_requests = self.requests;
         let restart = changed

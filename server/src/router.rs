@@ -18,7 +18,11 @@ use crate::log::{self, Log};
 pub const KNOWN_METHODS: [&str; 7] = config::METHOD_NAMES;
 /// Extra read buffer space beyond the head limit, so a body start fits too.
 pub const READ_SLACK_BYTES: usize = 4 * 1024;
-/// Most idle read buffers kept for reuse (about 1.3 MiB).
+/// Size of a connection's first read buffer; it grows only for a head that
+/// does not fit (nginx's `client_header_buffer_size` is 1 KiB), up to
+/// [`Shared::read_buffer_size`].
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Most idle read buffers kept for reuse (128 KiB).
 pub const POOLED_BUFFERS: usize = 64;
 /// Body limit before a request is routed (nginx's default `client_max_body_size`).
 const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
@@ -75,25 +79,28 @@ impl Shared {
         }
     }
 
-    /// Size of a connection's read buffer: a whole head of the largest size
-    /// allowed, plus room for the start of a body or the next request.
+    /// Largest size of a connection's read buffer: a whole head of the
+    /// largest size allowed, plus room for the start of a body or the next
+    /// request.
     pub fn read_buffer_size(&self) -> usize {
         self.limits.max_head + READ_SLACK_BYTES
     }
 
-    /// A read buffer of [`Shared::read_buffer_size`] bytes, from the pool
-    /// when one is there.
+    /// A small read buffer of [`READ_BUFFER_BYTES`], from the pool when one
+    /// is there.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        let size = self.read_buffer_size();
         match self.buffers.pop() {
-            Some(b) if b.len() == size => b,
-            _ => vec![0; size],
+            Some(b) => b,
+            None => vec![0; READ_BUFFER_BYTES],
         }
     }
 
-    /// Gives a read buffer back; the pool keeps at most [`POOLED_BUFFERS`].
+    /// Gives a read buffer back. The pool keeps at most [`POOLED_BUFFERS`],
+    /// and only small ones: a buffer grown for a large head is freed, so idle
+    /// memory returns to the baseline after load.
     pub fn give_buffer(&mut self, buf: Vec<u8>) {
-        if self.buffers.len() < POOLED_BUFFERS && buf.len() == self.read_buffer_size() {
+        let small = buf.len() == READ_BUFFER_BYTES && buf.capacity() == READ_BUFFER_BYTES;
+        if self.buffers.len() < POOLED_BUFFERS && small {
             self.buffers.push(buf);
         }
     }
@@ -294,6 +301,26 @@ mod tests {
     use crate::http::response::ReplyBody;
     use std::fs;
     use std::path::Path;
+
+    #[test]
+    fn buffer_pool_keeps_only_small_buffers() {
+        let dir = std::env::temp_dir().join(format!("berth-pool-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut sh = shared(&dir);
+        let mut grown = sh.take_buffer();
+        assert_eq!(grown.len(), READ_BUFFER_BYTES);
+        grown.resize(sh.read_buffer_size(), 0);
+        sh.give_buffer(grown);
+        sh.give_buffer(vec![0; READ_BUFFER_BYTES]);
+        assert_eq!(sh.buffers.len(), 1);
+        assert!(sh.buffers.iter().all(|b| b.capacity() == READ_BUFFER_BYTES));
+        for _ in 0..2 * POOLED_BUFFERS {
+            sh.give_buffer(vec![0; READ_BUFFER_BYTES]);
+        }
+        assert_eq!(sh.buffers.len(), POOLED_BUFFERS);
+        assert_eq!(sh.take_buffer().len(), READ_BUFFER_BYTES);
+        let _ = fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn allow_lists_in_fixed_order() {

@@ -563,6 +563,86 @@ pub fn parse_head(
     }
 }
 
+/// Longest method the parser knows plus its SP (`OPTIONS `, `CONNECT `) and
+/// one byte: a target over [`Limits::max_uri`] is seen by [`parse_head`]
+/// once the buffer is `max_uri` plus this long (without empty lines first).
+const URI_CHECK_SLACK: usize = 10;
+
+/// Decides when to run [`parse_head`] again on a head that grows between
+/// reads.
+///
+/// `parse_head` is stateless, so calling it after every read costs time
+/// quadratic in the head's length when it arrives in small pieces. A
+/// `HeadScan` remembers how far the bytes were looked at and answers `true`
+/// only when parsing can change the outcome, so a head costs a bounded number
+/// of parses plus one linear scan:
+/// - the first bytes (an invalid method or request line fails at once);
+/// - an end-of-head marker (`\n\r\n` or `\n\n`) in the new bytes, searched
+///   from two bytes before them so a marker split across reads is found;
+/// - the buffer doubled since the last parse (other errors are still found
+///   early while the total work stays linear);
+/// - the buffer first reaching the point where an over-long target is
+///   visible (414 as early as before) and reaching [`Limits::max_head`]
+///   (431).
+///
+/// Feed it the same buffer as `parse_head` (the head's bytes from its start)
+/// and [`HeadScan::reset`] it when a head is complete.
+///
+/// # Examples
+///
+/// ```
+/// use server::http::request::{HeadScan, Limits};
+///
+/// let limits = Limits::default();
+/// let mut scan = HeadScan::default();
+/// let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+/// assert!(scan.should_parse(&head[..20], &limits)); // first bytes
+/// assert!(!scan.should_parse(&head[..30], &limits)); // nothing new decided
+/// assert!(!scan.should_parse(&head[..30], &limits)); // no new bytes
+/// assert!(scan.should_parse(&head[..], &limits)); // the head ended
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadScan {
+    /// Bytes already searched for the end of the head.
+    scanned: usize,
+    /// Buffer length at the last parse; 0 before the first.
+    parsed: usize,
+}
+
+impl HeadScan {
+    /// Forgets the head: the next bytes start a new one.
+    pub fn reset(&mut self) {
+        *self = HeadScan::default();
+    }
+
+    /// Whether `buf`, the head received so far, should be parsed now.
+    pub fn should_parse(&mut self, buf: &[u8], limits: &Limits) -> bool {
+        let len = buf.len();
+        if len <= self.scanned {
+            return false;
+        }
+        let ended = buf.get(self.scanned.saturating_sub(2)..).is_some_and(has_head_end);
+        self.scanned = len;
+        let uri_mark = limits.max_uri.saturating_add(URI_CHECK_SLACK);
+        let due = ended
+            || self.parsed == 0
+            || len >= self.parsed.saturating_mul(2)
+            || len >= limits.max_head
+            || (self.parsed < uri_mark && len >= uri_mark);
+        if due {
+            self.parsed = len;
+        }
+        due
+    }
+}
+
+/// Whether `b` contains the blank line that ends a head (`\n\r\n` or `\n\n`).
+fn has_head_end(b: &[u8]) -> bool {
+    b.windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && b.get(i + 2) == Some(&b'\n')))
+}
+
 /// A range of the caller's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
@@ -773,6 +853,10 @@ fn parse_target(b: &[u8], target: Span, method: Method, head: &mut Head) -> Resu
 /// reported as `/` by [`Head::path`].
 fn split_path_query(b: &[u8], start: usize, end: usize, head: &mut Head) {
     let rest = b.get(start..end).unwrap_or_default();
+    // RFC 9110 §4.2.5: a fragment is never part of a request target; a
+    // client that sends one anyway has it dropped, as nginx does.
+    let end = start + rest.iter().position(|&c| c == b'#').unwrap_or(rest.len());
+    let rest = rest.get(..end - start).unwrap_or_default();
     match rest.iter().position(|&c| c == b'?') {
         Some(q) => {
             head.path = Span::new(start, start + q);
@@ -1152,7 +1236,7 @@ pub(crate) mod tests {
         (
             "raw utf-8 and odd visible bytes in target",
             b"GET /caf\xc3\xa9/{x}|\"# HTTP/1.1\r\nHost: h\r\n\r\n",
-            Want::Ok(Parsed { target: "/caf\u{e9}/{x}|\"#", path: "/caf\u{e9}/{x}|\"#", ..GET }),
+            Want::Ok(Parsed { target: "/caf\u{e9}/{x}|\"#", path: "/caf\u{e9}/{x}|\"", ..GET }),
         ),
         (
             "head method",
@@ -1618,6 +1702,112 @@ pub(crate) mod tests {
                 Ok(Some(got)) => check_parsed(name, &lf, &got, &want),
                 other => panic!("{name} with bare LF: {other:?}"),
             }
+        }
+    }
+
+    /// Feeds `input` one byte at a time, parsing only when `HeadScan` says
+    /// so; the first decided result and the number of parses.
+    fn gated(input: &[u8], limits: &Limits) -> (Result<Option<Snapshot>, ParseError>, usize) {
+        let mut scan = HeadScan::default();
+        let mut head = Head::new();
+        let mut parses = 0;
+        for k in 1..=input.len() {
+            if scan.should_parse(&input[..k], limits) {
+                parses += 1;
+                match parse(&input[..k], limits, &mut head) {
+                    Ok(None) => {}
+                    decided => return (decided, parses),
+                }
+            }
+        }
+        (Ok(None), parses)
+    }
+
+    #[test]
+    fn head_scan_decides_what_parsing_every_read_decides() {
+        let tables = [(CASES, Limits::default()), (LIMIT_CASES, SMALL)];
+        for (cases, limits) in tables {
+            for &(name, input, _) in cases {
+                let one_shot = parse(input, &limits, &mut Head::new());
+                // Without the end of the head (empty lines before the
+                // request line do not end it), an error may wait for more
+                // bytes or the limit; every other outcome is the same.
+                let start = input.iter().position(|&c| c != b'\r' && c != b'\n');
+                let ended = start.is_some_and(|i| has_head_end(&input[i..]));
+                if !ended && !matches!(one_shot, Err(ParseError::UriTooLong)) {
+                    continue;
+                }
+                let (got, _) = gated(input, &limits);
+                assert_eq!(got, one_shot, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn quadratic_reparse_of_a_growing_head_is_avoided() {
+        // A 16 KiB head arriving one byte at a time is parsed a handful of
+        // times, not once per byte.
+        let mut input = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        while input.len() < 16_000 {
+            input.extend_from_slice(b"X-Filler: 0123456789abcdef0123456789abcdef\r\n");
+        }
+        input.extend_from_slice(b"\r\n");
+        let limits = Limits { max_head: 32 * 1024, max_headers: 1000, ..Limits::default() };
+        let (got, parses) = gated(&input, &limits);
+        assert!(matches!(got, Ok(Some(_))), "{got:?}");
+        assert!(parses <= 16, "{parses} parses");
+    }
+
+    #[test]
+    fn head_scan_finds_a_marker_split_across_reads() {
+        let limits = Limits::default();
+        for end in [&b"\r\n\r\n"[..], b"\n\n", b"\r\n\n", b"\n\r\n"] {
+            let mut input = b"GET / HTTP/1.1\r\nHost: some.host.name".to_vec();
+            let body = input.len();
+            input.extend_from_slice(end);
+            for cut in body..input.len() {
+                let mut scan = HeadScan::default();
+                assert!(scan.should_parse(&input[..body - 8], &limits));
+                let _ = scan.should_parse(&input[..cut], &limits);
+                assert!(scan.should_parse(&input, &limits), "{end:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn head_scan_reaches_the_limits_early() {
+        // A target over max_uri: 414 as soon as it is visible, not at max_head.
+        let mut input = b"GET /".to_vec();
+        input.resize(SMALL.max_uri + 12, b'a');
+        let (got, _) = gated(&input, &SMALL);
+        assert_eq!(got, Err(ParseError::UriTooLong));
+        // A head that never ends: 431 once it passes max_head.
+        let mut input = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        input.resize(SMALL.max_head + 1, b'a');
+        let (got, _) = gated(&input, &SMALL);
+        assert_eq!(got, Err(ParseError::HeadTooLarge));
+    }
+
+    #[test]
+    fn fragment_in_target_is_stripped() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("GET /hello.txt#frag HTTP/1.1\r\nHost: h\r\n\r\n", "/hello.txt", None),
+            ("GET /a?x=1#f?g HTTP/1.1\r\nHost: h\r\n\r\n", "/a", Some("x=1")),
+            ("GET /#x HTTP/1.1\r\nHost: h\r\n\r\n", "/", None),
+            ("GET http://h/p#x HTTP/1.1\r\nHost: h\r\n\r\n", "/p", None),
+        ];
+        for (raw, path, query) in cases {
+            let raw = raw.as_bytes();
+            let mut head = Head::new();
+            let got = parse_head(raw, &Limits::default(), &mut head);
+            assert!(matches!(got, Ok(Status::Complete(_))), "{got:?}");
+            assert_eq!(head.path(raw), path.as_bytes(), "{:?}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                head.query(raw),
+                query.map(str::as_bytes),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
         }
     }
 
