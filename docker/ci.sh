@@ -216,7 +216,7 @@ probe_bridge_apt() {
     timeout 10 bash -c "exec 3<>/dev/tcp/$h/$p"' probe "$mirror" >/dev/null 2>&1
 }
 
-# Can cargo in a build container fetch crates from crates.io (DNS, TLS, index)?
+# Can cargo in a build container fetch crates from the crate registry (name lookup, TLS, index)?
 probe_crates() {
   docker run --rm --label "$RUN_LABEL" "${BUILD_NET[@]}" "$1" bash -c '
     set -e; cd /tmp; cargo new --quiet --lib probe; cd probe
@@ -348,10 +348,10 @@ docker run --rm --label "$RUN_LABEL" "$RUST_IMAGE" rustc --version
 step "crates for the builds"
 CONTEXT=.
 if probe_crates "$RUST_IMAGE"; then
-  info "a build container fetches from crates.io: the context is the repository"
+  info "a build container fetches crates from the registry: the context is the repository"
 else
   sed 's/^/    probe: /' "$WORK/crates-probe.log" | tail -n 3
-  info "a build container cannot fetch from crates.io: cargo vendor on the host"
+  info "a build container cannot fetch crates: cargo vendor on the host"
   make_vendored_context
 fi
 
