@@ -16,13 +16,21 @@
 //!
 //! Bounded by [`MAX_FILE_BYTES`] per file and [`MAX_TOTAL_BYTES`] overall; when
 //! full, it is emptied and refilled by later requests.
+//!
+//! An entry also keeps the file's `ETag` and `Last-Modified` values, formatted
+//! once when it is read, since they depend on nothing but its stamp. The map
+//! hashes path bytes with [`FxHasher`] rather than SipHash: its keys are
+//! paths of files that exist under the served roots, which a client cannot
+//! choose freely, so flooding one bucket is not a concern.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,17 +64,102 @@ impl Stamp {
     }
 }
 
+/// A file's validators (RFC 9110 §8.8), formatted for the response headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validators {
+    /// Modification time in whole seconds since the epoch.
+    pub mtime_secs: u64,
+    /// The entity tag (nginx's format).
+    pub etag: String,
+    /// The modification time as an IMF-fixdate.
+    pub last_modified: String,
+}
+
+impl Validators {
+    /// The validators of the file version `meta` describes.
+    pub fn of(meta: &Metadata) -> Validators {
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        let mtime_secs = mtime.map_or(0, |d| d.as_secs());
+        Validators {
+            mtime_secs,
+            etag: crate::http::conditional::etag(mtime_secs, meta.len()),
+            last_modified: platform::httpdate::fmt_http_date(
+                UNIX_EPOCH + Duration::from_secs(mtime_secs),
+            ),
+        }
+    }
+}
+
+/// A cached file version: its contents and validators.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The whole file.
+    pub data: Rc<[u8]>,
+    /// Its `ETag` and `Last-Modified`.
+    pub validators: Validators,
+}
+
+/// The Fx hash (rustc's, from Firefox): one rotate, xor and multiply per
+/// 8 bytes. Fast for short keys and fine for keys a client cannot choose.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+/// The Fx multiplier: 2^64 divided by the golden ratio, odd.
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(rest) {
+                *w = *b;
+            }
+            // The length keeps "a" and "a\0" apart.
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     stamp: Stamp,
     data: Rc<[u8]>,
+    validators: Validators,
 }
 
 /// The cache. Interior mutability: the server is single-threaded and the
 /// request path holds it by shared reference.
 #[derive(Debug)]
 pub struct FileCache {
-    map: RefCell<HashMap<PathBuf, Entry>>,
+    /// Keyed by the path's bytes (hashing a `Path` walks its components).
+    map: RefCell<HashMap<Box<[u8]>, Entry, BuildHasherDefault<FxHasher>>>,
     bytes: Cell<usize>,
     settle: Duration,
 }
@@ -92,6 +185,15 @@ impl FileCache {
         SystemTime::now().duration_since(at).is_ok_and(|age| age >= self.settle)
     }
 
+    /// The cached contents and validators of the file at `path` whose
+    /// `lstat` gave `meta`, if it is cached with exactly these stamps.
+    pub fn get(&self, path: &Path, meta: &Metadata) -> Option<Hit> {
+        let map = self.map.borrow();
+        let e = map.get(path.as_os_str().as_bytes())?;
+        (e.stamp == Stamp::of(meta))
+            .then(|| Hit { data: Rc::clone(&e.data), validators: e.validators.clone() })
+    }
+
     /// The contents of the file at `path` whose `lstat` gave `meta`: from the
     /// cache when the stamps match, else read (and kept when small enough).
     ///
@@ -99,12 +201,10 @@ impl FileCache {
     /// Opening or reading fails, or the file changed between the `lstat` and
     /// the read (`InvalidData`).
     pub fn contents(&self, path: &Path, meta: &Metadata) -> io::Result<Rc<[u8]>> {
-        let stamp = Stamp::of(meta);
-        if let Some(e) = self.map.borrow().get(path) {
-            if e.stamp == stamp {
-                return Ok(Rc::clone(&e.data));
-            }
+        if let Some(hit) = self.get(path, meta) {
+            return Ok(hit.data);
         }
+        let stamp = Stamp::of(meta);
         let mut file = File::open(path)?;
         if Stamp::of(&file.metadata()?) != stamp {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "file changed while opened"));
@@ -117,15 +217,16 @@ impl FileCache {
         }
         let data: Rc<[u8]> = data.into();
         if meta.len() <= MAX_FILE_BYTES && self.is_settled(&stamp) {
-            self.insert(path, stamp, Rc::clone(&data));
+            self.insert(path, stamp, Rc::clone(&data), Validators::of(meta));
         }
         Ok(data)
     }
 
-    fn insert(&self, path: &Path, stamp: Stamp, data: Rc<[u8]>) {
+    fn insert(&self, path: &Path, stamp: Stamp, data: Rc<[u8]>, validators: Validators) {
+        let key = path.as_os_str().as_bytes();
         let mut map = self.map.borrow_mut();
         let mut bytes = self.bytes.get();
-        if let Some(old) = map.remove(path) {
+        if let Some(old) = map.remove(key) {
             bytes -= old.data.len();
         }
         if bytes + data.len() > MAX_TOTAL_BYTES {
@@ -133,7 +234,7 @@ impl FileCache {
             bytes = 0;
         }
         bytes += data.len();
-        map.insert(path.to_path_buf(), Entry { stamp, data });
+        map.insert(key.into(), Entry { stamp, data, validators });
         self.bytes.set(bytes);
     }
 
@@ -184,6 +285,42 @@ mod tests {
         // A stale stat (taken before the change) is refused, never served old.
         assert!(cache.contents(&p, &meta).is_err());
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn cached_validators_match_fresh_ones() {
+        let dir = std::env::temp_dir().join(format!("berth-cache-val-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let p = dir.join("f.txt");
+        fs::write(&p, "twelve bytes").unwrap_or_else(|e| panic!("write: {e}"));
+        set_mtime(&p, 784_111_777);
+        let cache = FileCache::with_settle(Duration::ZERO);
+        let meta = stat(&p);
+        assert!(cache.get(&p, &meta).is_none());
+        cache.contents(&p, &meta).unwrap_or_else(|e| panic!("read: {e}"));
+        let hit = cache.get(&p, &meta).unwrap_or_else(|| panic!("not cached"));
+        assert_eq!(hit.validators, Validators::of(&meta));
+        assert_eq!(hit.validators.etag, "\"2ebc98a1-c\"");
+        assert_eq!(hit.validators.last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn fx_hasher_separates_short_keys() {
+        use std::hash::Hash;
+        let hash = |k: &[u8]| {
+            let mut h = FxHasher::default();
+            k.hash(&mut h);
+            h.finish()
+        };
+        let keys: &[&[u8]] =
+            &[b"", b"a", b"a\0", b"b", b"/www/a.txt", b"/www/b.txt", b"/www/a.txt2"];
+        for (i, a) in keys.iter().enumerate() {
+            for b in keys.get(i + 1..).unwrap_or_default() {
+                assert_ne!(hash(a), hash(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

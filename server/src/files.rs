@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use config::{Location, Mapping};
 
-use crate::cache::{self, FileCache};
+use crate::cache::{self, FileCache, Validators};
 use crate::http::conditional;
 use crate::http::mime;
 use crate::http::path::{percent_encode_path, percent_encode_segment};
@@ -164,11 +164,13 @@ fn serve_file(
         return Err(403);
     }
     let size = meta.len();
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-    let mtime_secs = mtime.map_or(0, |d| d.as_secs());
-    let etag = conditional::etag(mtime_secs, size);
-    let last_modified =
-        platform::httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
+    // A cached small file comes with its validators already formatted.
+    let hit = if size <= cache::MAX_FILE_BYTES { cache.get(real, meta) } else { None };
+    let (cached, validators) = match hit {
+        Some(h) => (Some(h.data), h.validators),
+        None => (None, Validators::of(meta)),
+    };
+    let Validators { mtime_secs, etag, last_modified } = validators;
 
     // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
     let not_modified = match (req.if_none_match, req.if_modified_since) {
@@ -207,7 +209,10 @@ fn serve_file(
     };
     reply.body = if size <= cache::MAX_FILE_BYTES {
         // Small: from memory (cached while its stamps hold), sent with the head.
-        let data = cache.contents(real, meta).map_err(|e| io_status(&e))?;
+        let data = match cached {
+            Some(data) => data,
+            None => cache.contents(real, meta).map_err(|e| io_status(&e))?,
+        };
         let (start, len) = (usize::try_from(start), usize::try_from(len));
         let (Ok(start), Ok(len)) = (start, len) else { return Err(500) };
         ReplyBody::Shared { data, start, len }
