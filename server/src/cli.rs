@@ -14,6 +14,9 @@ pub const USAGE: &str = "usage: berth [-c FILE] [-t] [--poller epoll|kqueue|poll
   --poller NAME   event backend: epoll, kqueue or poll (default: the best one)
   -V              print the version and exit
   -h, --help      print this help and exit
+
+signals: SIGTERM, SIGINT stop gracefully; SIGHUP reloads the configuration
+and reopens the logs.
 ";
 
 /// Which poller backend to run on.

@@ -8,9 +8,22 @@
 //! edge-triggered for read and write where the backend supports it (epoll,
 //! kqueue), with readiness remembered per connection; level-triggered on
 //! poll(2), where write interest is added only while a write would block.
+//!
+//! At `max_connections` the oldest idle keep-alive connection is closed to
+//! make room (nginx's `ngx_drain_connections`): idle connections are queued
+//! as `(key, tick)` when they go idle, stale entries skipped lazily, so each
+//! accept costs O(1) amortised. Accepting pauses only when none is idle.
+//!
+//! SIGHUP reloads the configuration file: it is re-read and re-validated,
+//! new logs are opened and new addresses bound before anything changes; any
+//! failure keeps the running configuration whole. On success listeners whose
+//! address stays keep their socket, removed ones close, connections are
+//! remapped to the new listener indices by address, and every request from
+//! then on uses the new configuration.
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -35,6 +48,18 @@ pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 const TIMER_SLACK: usize = 1024;
 /// Events delivered per poll.
 pub const EVENTS_CAPACITY: usize = 1024;
+/// Stale idle-queue entries tolerated beyond two per connection before the
+/// queue is compacted.
+const IDLE_SLACK: usize = 1024;
+/// Descriptors a connection may hold at once: its socket and a file being sent.
+pub const FDS_PER_CONNECTION: usize = 2;
+/// Descriptors kept besides connections and listeners (poller, signal pipe,
+/// logs, standard streams, CGI pipes in flight).
+pub const RESERVED_FDS: usize = 32;
+/// Shortest interval between two "closing idle connections" warnings.
+const DRAIN_WARN_INTERVAL: Duration = Duration::from_secs(1);
+/// Listener index of a connection whose address a reload removed.
+const DETACHED: usize = usize::MAX;
 
 /// `EMFILE` and `ENFILE`: the same numbers on Linux, macOS and the BSDs.
 const EMFILE: i32 = 24;
@@ -47,6 +72,8 @@ const LISTENER_BASE: usize = Key::MAX_TOKEN + 1;
 #[derive(Debug)]
 struct Listening {
     socket: TcpListener,
+    /// The configured address (a reload matches listeners by it).
+    addr: SocketAddr,
     /// Index into `Config::listeners`.
     index: usize,
 }
@@ -67,6 +94,11 @@ pub struct Server<P: Poller> {
     tick: u64,
     grace_until: Option<Instant>,
     shared: Shared,
+    /// Idle keep-alive connections, oldest first, as `(key, tick)`: valid
+    /// while the connection is idle and was last scheduled in that tick.
+    idle: VecDeque<(Key, u64)>,
+    /// When the last "closing idle connections" warning was logged.
+    drain_warned: Option<Instant>,
 }
 
 impl<P: Poller> Server<P> {
@@ -82,14 +114,7 @@ impl<P: Poller> Server<P> {
         if let Err(e) = platform::signal::ignore_sigpipe() {
             shared.error("warn", &format!("cannot ignore SIGPIPE: {e}"));
         }
-        match platform::rlimit::raise_nofile_limit() {
-            Ok(n) if (n as usize) < shared.config.max_connections + 32 => shared.error(
-                "warn",
-                &format!("open file limit {n} is below max_connections; EMFILE may occur"),
-            ),
-            Ok(_) => {}
-            Err(e) => shared.error("warn", &format!("cannot raise the open file limit: {e}")),
-        }
+        check_fd_limit(&mut shared);
         let mut poller = P::new()?;
         let signals = SignalPipe::install(&[Signal::Int, Signal::Term, Signal::Hup])?;
         // Edge-triggered where the backend has it; the answer decides the mode
@@ -110,13 +135,8 @@ impl<P: Poller> Server<P> {
             };
         let mut listeners = Vec::new();
         for (index, l) in shared.config.listeners.iter().enumerate() {
-            let opts = platform::net::ListenOptions {
-                reuseport: l.reuseport,
-                ..platform::net::ListenOptions::default()
-            };
-            let socket = platform::net::bind_listener(l.addr, &opts)
-                .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", l.addr)))?;
-            listeners.push(Listening { socket, index });
+            let socket = bind(l)?;
+            listeners.push(Listening { socket, addr: l.addr, index });
         }
         let mut server = Server {
             poller,
@@ -132,6 +152,8 @@ impl<P: Poller> Server<P> {
             tick: 0,
             grace_until: None,
             shared,
+            idle: VecDeque::new(),
+            drain_warned: None,
         };
         server.register_listeners()?;
         Ok(server)
@@ -257,24 +279,35 @@ impl<P: Poller> Server<P> {
     /// ready list.
     fn after(&mut self, key: Key) {
         let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.listener() == DETACHED && conn.is_idle() {
+            // Its address was removed by a reload and its last request is done.
+            self.close(key);
+            return;
+        }
         let now = self.shared.clock.now;
         let (phase, restart) = conn.phase_now();
         if restart {
-            let t = self.shared.config.servers.get(conn.server()).map(|s| &s.timeouts);
-            let d = match (phase, t) {
-                (Phase::Linger, _) => LINGER,
-                (_, None) => LINGER,
-                (Phase::Idle, Some(t)) if conn.served_any() => t.keepalive,
-                (Phase::Idle | Phase::Header, Some(t)) => t.client_header,
-                (Phase::Body, Some(t)) => t.client_body,
-                (Phase::Send, Some(t)) => t.send,
-            };
-            let at = Some(after(now, d));
-            self.timers.schedule(key, &mut conn.timer, at);
+            let d = phase_timeout(&self.shared.config, conn, phase);
+            self.timers.schedule(key, &mut conn.timer, Some(after(now, d)));
+        }
+        // Every turn of an idle keep-alive connection queues it anew (older
+        // entries go stale), so the queue's valid entries are in the order
+        // connections last did something.
+        let went_idle = phase == Phase::Idle && conn.served_any() && conn.scheduled == self.tick;
+        if went_idle && self.idle.back() != Some(&(key, self.tick)) {
+            self.idle.push_back((key, self.tick));
         }
         if self.timers.len() > 2 * self.conns.len() + TIMER_SLACK {
             let conns = &self.conns;
             self.timers.retain(|k, at| conns.get(k).is_some_and(|c| c.timer.is_queued_at(at)));
+        }
+        if self.idle.len() > 2 * self.conns.len() + IDLE_SLACK {
+            let conns = &self.conns;
+            self.idle.retain(|&(k, tick)| is_idle_entry(conns, k, tick));
+        }
+        if went_idle && !self.listeners_registered {
+            // Accepting may have paused at the limit with nothing idle.
+            self.maybe_resume_accept();
         }
         let Some(conn) = self.conns.get_mut(key) else { return };
         if !self.edge {
@@ -322,8 +355,10 @@ impl<P: Poller> Server<P> {
 
     fn accept(&mut self, which: usize) {
         for _ in 0..ACCEPT_BUDGET {
-            if self.conns.len() >= self.shared.config.max_connections {
-                // Stop listening until a connection closes.
+            let at_limit = self.conns.len() >= self.shared.config.max_connections;
+            if at_limit && self.oldest_idle().is_none() {
+                // Nothing idle to close: stop listening until a connection
+                // closes or goes idle.
                 self.pause_accept(None);
                 return;
             }
@@ -331,6 +366,11 @@ impl<P: Poller> Server<P> {
             match platform::net::accept4(&l.socket) {
                 Ok((stream, peer)) => {
                     let index = l.index;
+                    if at_limit {
+                        // Only now that a client is really waiting (nginx
+                        // drains after accept() too).
+                        self.drain_idle();
+                    }
                     let default_server =
                         self.shared.config.listeners.get(index).map_or(0, |l| l.default_server);
                     if let Err(e) = platform::net::set_nodelay(stream.as_fd(), true) {
@@ -409,7 +449,8 @@ impl<P: Poller> Server<P> {
         if self.listeners_registered
             || self.accept_paused_until.is_some()
             || self.grace_until.is_some()
-            || self.conns.len() >= self.shared.config.max_connections
+            || (self.conns.len() >= self.shared.config.max_connections
+                && self.oldest_idle().is_none())
         {
             return;
         }
@@ -427,15 +468,131 @@ impl<P: Poller> Server<P> {
                 return;
             }
         };
+        let mut hup = false;
         for sig in signals {
             match sig {
                 Signal::Int | Signal::Term => self.begin_shutdown(),
-                Signal::Hup => self
-                    .shared
-                    .error("notice", "SIGHUP received; configuration reload is not supported yet"),
+                Signal::Hup => hup = true,
                 _ => {}
             }
         }
+        // Several SIGHUPs read at once are one reload.
+        if hup && self.grace_until.is_none() {
+            self.reload();
+        }
+    }
+
+    /// The oldest connection idle in keep-alive, skipping stale entries.
+    fn oldest_idle(&mut self) -> Option<Key> {
+        while let Some(&(key, tick)) = self.idle.front() {
+            if is_idle_entry(&self.conns, key, tick) {
+                return Some(key);
+            }
+            self.idle.pop_front();
+        }
+        None
+    }
+
+    /// Closes the oldest idle keep-alive connection to make room for a new
+    /// one; false when none is idle.
+    fn drain_idle(&mut self) -> bool {
+        let Some(key) = self.oldest_idle() else { return false };
+        self.idle.pop_front();
+        let now = self.shared.clock.now;
+        let warned_lately =
+            self.drain_warned.is_some_and(|t| now.duration_since(t) < DRAIN_WARN_INTERVAL);
+        if !warned_lately {
+            self.drain_warned = Some(now);
+            let msg = format!(
+                "{} max_connections are not enough, closing idle keep-alive connections",
+                self.shared.config.max_connections
+            );
+            self.shared.error("warn", &msg);
+        }
+        self.close(key);
+        true
+    }
+
+    /// SIGHUP: re-reads the configuration file and applies it, or keeps the
+    /// running configuration whole and logs why.
+    fn reload(&mut self) {
+        self.shared.error("notice", "SIGHUP received, reloading the configuration");
+        match self.prepare_reload() {
+            Ok((config, log, fresh)) => self.apply_reload(config, log, fresh),
+            Err(msg) => {
+                self.shared.error("emerg", &msg);
+                self.shared.error("notice", "reload failed, the running configuration is kept");
+            }
+        }
+        self.shared.log.flush();
+    }
+
+    /// Everything a reload can fail at, done before anything changes: the
+    /// configuration is loaded, its logs opened and its new addresses bound.
+    fn prepare_reload(&self) -> Result<(Config, Log, Vec<Listening>), String> {
+        let config = config::load(&self.shared.config.file).map_err(|e| e.to_string())?;
+        let log = Log::open(config.access_log.as_deref(), &config.error_log)
+            .map_err(|e| format!("cannot open a log file: {e}"))?;
+        let mut fresh = Vec::new();
+        for (index, l) in config.listeners.iter().enumerate() {
+            if self.listeners.iter().any(|old| old.addr == l.addr) {
+                continue;
+            }
+            // Dropping `fresh` on error closes what was bound so far.
+            let socket = bind(l).map_err(|e| e.to_string())?;
+            fresh.push(Listening { socket, addr: l.addr, index });
+        }
+        Ok((config, log, fresh))
+    }
+
+    /// Switches to a loaded configuration (see the module docs).
+    fn apply_reload(&mut self, config: Config, log: Log, fresh: Vec<Listening>) {
+        // Lines buffered so far belong to the old logs.
+        self.shared.log.flush();
+        let mut shared = Shared::new(config, log);
+        std::mem::swap(&mut shared.clock, &mut self.shared.clock);
+        std::mem::swap(&mut shared.cache, &mut self.shared.cache);
+        std::mem::swap(&mut shared.scratch, &mut self.shared.scratch);
+        let old = std::mem::replace(&mut self.shared, shared);
+
+        // Listeners: same address, same socket (its backlog survives); the
+        // tokens are renumbered, so all are registered again.
+        self.pause_accept(None);
+        let new = &self.shared.config;
+        let mut listeners = std::mem::take(&mut self.listeners);
+        listeners.retain(|l| new.listener_for(l.addr).is_some());
+        listeners.extend(fresh);
+        for l in &mut listeners {
+            l.index = new.listener_for(l.addr).unwrap_or(DETACHED);
+        }
+        self.listeners = listeners;
+
+        // Connections: listener indices remapped by address; those whose
+        // address is gone finish what they are doing and close when idle.
+        // Deadlines restart with the new timeouts.
+        let now = self.shared.clock.now;
+        for key in self.conns.keys() {
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            let addr = old.config.listeners.get(conn.listener()).map(|l| l.addr);
+            let index = addr.and_then(|a| self.shared.config.listener_for(a));
+            let server = index
+                .and_then(|i| self.shared.config.listeners.get(i))
+                .map_or(0, |l| l.default_server);
+            conn.remap(index.unwrap_or(DETACHED), server);
+            if index.is_none() && conn.is_idle() {
+                self.close(key);
+                continue;
+            }
+            let (phase, _) = conn.phase_now();
+            let d = phase_timeout(&self.shared.config, conn, phase);
+            self.timers.schedule(key, &mut conn.timer, Some(after(now, d)));
+        }
+        drop(old);
+        check_fd_limit(&mut self.shared);
+        let addrs: Vec<String> = self.local_addrs().iter().map(ToString::to_string).collect();
+        let msg = format!("configuration reloaded, listening on {}", addrs.join(" "));
+        self.shared.error("notice", &msg);
+        self.maybe_resume_accept();
     }
 
     fn begin_shutdown(&mut self) {
@@ -455,5 +612,74 @@ impl<P: Poller> Server<P> {
                 self.close(key);
             }
         }
+    }
+}
+
+/// Binds `l`'s address with its options; the error names the address.
+fn bind(l: &config::Listener) -> io::Result<TcpListener> {
+    let opts = platform::net::ListenOptions {
+        reuseport: l.reuseport,
+        ..platform::net::ListenOptions::default()
+    };
+    platform::net::bind_listener(l.addr, &opts)
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", l.addr)))
+}
+
+/// The deadline of `phase` for `conn` under `config`.
+fn phase_timeout(config: &Config, conn: &Conn, phase: Phase) -> Duration {
+    let t = config.servers.get(conn.server()).map(|s| &s.timeouts);
+    match (phase, t) {
+        (Phase::Linger, _) | (_, None) => LINGER,
+        (Phase::Idle, Some(t)) if conn.served_any() => t.keepalive,
+        (Phase::Idle | Phase::Header, Some(t)) => t.client_header,
+        (Phase::Body, Some(t)) => t.client_body,
+        (Phase::Send, Some(t)) => t.send,
+    }
+}
+
+/// Whether idle-queue entry `(key, tick)` still stands for an idle
+/// keep-alive connection (it did nothing since it was queued).
+fn is_idle_entry(conns: &Slab<Conn>, key: Key, tick: u64) -> bool {
+    conns.get(key).is_some_and(|c| c.scheduled == tick && c.served_any() && c.is_idle())
+}
+
+/// Descriptors `max_connections` may need: [`FDS_PER_CONNECTION`] per
+/// connection, plus the listeners and [`RESERVED_FDS`]; saturating, since
+/// `max_connections` may be as large as `usize::MAX`.
+pub fn fds_wanted(max_connections: usize, listeners: usize) -> usize {
+    max_connections
+        .saturating_mul(FDS_PER_CONNECTION)
+        .saturating_add(listeners)
+        .saturating_add(RESERVED_FDS)
+}
+
+/// Raises the open file limit to its hard maximum and warns when it is
+/// still below what `max_connections` may need.
+fn check_fd_limit(shared: &mut Shared) {
+    let wanted = fds_wanted(shared.config.max_connections, shared.config.listeners.len());
+    match platform::rlimit::raise_nofile_limit() {
+        Ok(n) if usize::try_from(n).unwrap_or(usize::MAX) < wanted => {
+            let msg = format!(
+                "open file limit {n} is below the {wanted} descriptors max_connections {} may \
+                 need (2 per connection, plus listeners); EMFILE may occur",
+                shared.config.max_connections
+            );
+            shared.error("warn", &msg);
+        }
+        Ok(_) => {}
+        Err(e) => shared.error("warn", &format!("cannot raise the open file limit: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fds_wanted_saturates() {
+        assert_eq!(fds_wanted(10, 2), 20 + 2 + RESERVED_FDS);
+        assert_eq!(fds_wanted(usize::MAX, 3), usize::MAX);
+        assert_eq!(fds_wanted(usize::MAX / 2 + 1, 0), usize::MAX);
+        assert_eq!(fds_wanted(usize::MAX - 1, usize::MAX), usize::MAX);
     }
 }
