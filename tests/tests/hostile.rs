@@ -412,8 +412,8 @@ tests::backend_tests! {
         }
     }
 
-    /// More clients than max_connections: the excess is not served while the
-    /// limit is reached, and the server recovers once they go away.
+    /// More clients than max_connections: idle keep-alive connections are
+    /// closed to make room, and the server keeps serving throughout.
     fn over_max_connections_recovers(backend) {
         let config = format!("max_connections 5;\n{}", site::CONFIG);
         let mut berth = Berth::start(backend, &config, site::standard_files);
@@ -428,7 +428,10 @@ tests::backend_tests! {
             .map(|c| c.wait_close(Duration::from_millis(20)))
             .filter(|state| matches!(state, tests::CloseState::Data(d) if d.starts_with(b"HTTP/1.1 200")))
             .count();
-        assert!((1..=5).contains(&served), "{served} of 20 connections served with max_connections 5");
+        // Idle keep-alive connections are closed to make room for new clients
+        // (as nginx drains them), so at least the first five are served and
+        // usually every one; none is left hanging or kills the server.
+        assert!(served >= 5, "{served} of 20 connections served with max_connections 5");
         drop(conns);
         std::thread::sleep(Duration::from_millis(100));
         assert_still_serving(&mut berth);
