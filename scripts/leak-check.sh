@@ -19,8 +19,13 @@
 # process started here is stopped on exit. Prints PASS/FAIL lines and exits
 # non-zero if any check failed. Knobs: LEAK_REQUESTS (default 2000),
 # SIEGE_TIME (default 10S), LEAK_BACKENDS (default "epoll poll"),
-# LEAK_KEEP_TMP=1 (keep the temp dir with configs and valgrind logs).
-set -euo pipefail
+# LEAK_KEEP_TMP=1 (keep the temp dir with configs and valgrind logs),
+# LEAK_SUITE=1 (also run the whole black-box suite, `cargo test -p tests`,
+# with every berth it starts under valgrind: a few minutes more; the soak
+# tests are skipped there, as valgrind's own memory use swamps their RSS
+# bounds).
+set -Eeuo pipefail
+trap 'echo "FAIL: unexpected error at line $LINENO of $0"' ERR
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -34,6 +39,7 @@ START_TIMEOUT=60
 STOP_TIMEOUT=60
 SETTLE_TIMEOUT=15
 SIEGE_TIMEOUT=60
+SUITE_TIMEOUT=1800
 
 failures=0
 pids=()
@@ -129,10 +135,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# write_config FILE PORT: a server like the default one, with short timeouts
-# so cut connections are reaped quickly, and an access log (its fd must stay
-# the one fd the log needs, however much traffic).
+# write_config FILE PORT [EXTRA_PORT]: a server like the default one, with
+# short timeouts so cut connections are reaped quickly, and an access log
+# (its fd must stay the one fd the log needs, however much traffic); with
+# EXTRA_PORT, a second listener (added and removed by SIGHUP reloads).
 write_config() {
+  local extra=""
+  [ -z "${3:-}" ] || extra="listen 127.0.0.1:$3;"
   cat >"$1" <<EOF
 client_header_timeout 5s;
 client_body_timeout 5s;
@@ -142,6 +151,7 @@ access_log $TMP/logs/access.log;
 
 server {
     listen 127.0.0.1:$2;
+    $extra
     server_name localhost;
     root $TMP/www;
     index index.html;
@@ -639,6 +649,49 @@ start_berth() {
   return 1
 }
 
+# answers PORT: whether the port answers HTTP now.
+answers() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/hello.txt"; }
+
+# reload_check LABEL NAME PID PORT: SIGHUP reloads of $TMP/NAME.conf that
+# add and remove a listener, and one with a broken config, must each take
+# effect (or be refused) and leave the fd count where it was.
+reload_check() {
+  local name=$1 conf=$TMP/$2.conf pid=$3 port=$4 extra base n i deadline ok=1
+  extra=$(free_port)
+  base=$(fd_count "$pid")
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    if [ $((i % 2)) = 1 ]; then
+      write_config "$conf" "$port" "$extra"
+    else
+      write_config "$conf" "$port"
+    fi
+    kill -HUP "$pid"
+    deadline=$((SECONDS + 20))
+    while :; do
+      if [ $((i % 2)) = 1 ]; then answers "$extra" && break; else answers "$extra" || break; fi
+      [ $SECONDS -lt "$deadline" ] || { ok=0; break; }
+      sleep 0.1
+    done
+    [ $ok = 1 ] || { fail "$name: reload $i did not take effect within 20 s"; return; }
+  done
+  printf 'server { lisen 1; }\n' >"$conf"
+  kill -HUP "$pid"
+  sleep 1
+  answers "$port" || { fail "$name: not serving after a refused reload"; return; }
+  write_config "$conf" "$port"
+  deadline=$((SECONDS + SETTLE_TIMEOUT))
+  n=$(fd_count "$pid")
+  while [ "$n" != "$base" ] && [ $SECONDS -lt "$deadline" ]; do
+    sleep 0.1
+    n=$(fd_count "$pid")
+  done
+  if [ "$n" = "$base" ]; then
+    pass "$name: 10 reloads adding/removing a listener and a refused one; fds back to $base"
+  else
+    fail "$name: fd count $n after the reloads, $base before"
+  fi
+}
+
 # ---------------------------------------------------------------- (a) valgrind
 valgrind_check() {
   local backend=$1 log=$TMP/vg-$backend.log status=0
@@ -649,6 +702,7 @@ valgrind_check() {
     fail "valgrind/$backend: berth did not start under valgrind"
     return
   fi
+  reload_check "valgrind/$backend reload" "vg-$backend" "$pid" "$port"
   local traffic_ok=1
   if ! bounded 300 python3 "$TMP/traffic.py" "$port" "$LEAK_REQUESTS" "$TMP/www/big.bin" "$pid"; then
     traffic_ok=0
@@ -758,10 +812,62 @@ siege_check() {
   fi
 }
 
+# ---------------------------------------------------------------- suite
+# The black-box suite with BERTH_BIN pointing at a wrapper that runs berth
+# under valgrind, one log per process; then every log is judged like the
+# one above. A berth the suite killed (SIGKILL) leaves no summary: only its
+# errors, if any, count.
+suite_check() {
+  local logs=$TMP/suite-logs wrapper=$TMP/berth-under-valgrind log n=0 killed=0 bad=0 out
+  section "black-box suite with every berth under valgrind"
+  mkdir -p "$logs"
+  cat >"$wrapper" <<WRAPPER
+#!/bin/sh
+exec valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \\
+  --track-fds=yes --log-file='$logs/%p.log' '$BERTH' "\$@"
+WRAPPER
+  chmod +x "$wrapper"
+  if BERTH_BIN=$wrapper bounded "$SUITE_TIMEOUT" cargo test -q -p tests --no-fail-fast -- \
+    --skip memory_and_fds_back_to_baseline_after_load \
+    --skip idle_keep_alive_connections_leave_nothing_behind >"$TMP/suite.out" 2>&1; then
+    pass "suite: every test passed with berth under valgrind"
+  else
+    fail "suite: tests failed with berth under valgrind"
+    grep -E '^test .* FAILED|^failures:|panicked at|^test result' "$TMP/suite.out" | head -40 |
+      sed 's/^/  /'
+  fi
+  for log in "$logs"/*.log; do
+    [ -e "$log" ] || continue
+    n=$((n + 1))
+    if ! grep -q 'ERROR SUMMARY' "$log"; then
+      killed=$((killed + 1))
+      if grep -qE '== (Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched|Source and destination)' "$log"; then
+        bad=$((bad + 1))
+        printf '  %s (killed) reported errors:\n' "$log"
+        sed 's/^/  | /' "$log" | head -60
+      fi
+      continue
+    fi
+    if ! out=$(python3 "$TMP/vg_report.py" "$log"); then
+      bad=$((bad + 1))
+      printf '  %s:\n%s\n' "$log" "$out"
+      sed 's/^/  | /' "$log" | head -80
+    fi
+  done
+  if [ "$n" -gt 0 ] && [ "$bad" -eq 0 ]; then
+    pass "suite: $n berth processes under valgrind ($killed killed before a summary): no error, no definite leak, no fd leaked"
+  else
+    fail "suite: $bad of $n valgrind logs show problems"
+  fi
+}
+
 for backend in $BACKENDS; do
   valgrind_check "$backend"
   siege_check "$backend"
 done
+if [ "${LEAK_SUITE:-0}" = 1 ]; then
+  suite_check
+fi
 
 echo
 if [ "$failures" -eq 0 ]; then
