@@ -9,16 +9,20 @@
 #      std{in,out,err}, descriptors inherited from this script, and the
 #      process-wide signal self-pipe that platform::signal keeps open on
 #      purpose (its handler may run at any time; see platform/src/signal.rs).
-#  (b) berth runs normally under `siege -b` (keep-alive, then
-#      connection-per-request); fails unless availability >= 99.5 % and the
-#      server's fd count is back to its baseline once siege is done.
+#  (b) berth runs normally under `siege -b -c 50 -r 2000` (keep-alive, then
+#      connection-per-request: 100,000 requests each); fails unless
+#      availability >= 99.5 % and the server's fd count is back to its
+#      baseline once siege is done. A bounded count (-r), not a duration
+#      (-t): timed runs of siege 4.0.x now and then hang on their own threads
+#      at the end (JoeDog/siege#4, #66, where -r is the advice).
 #
 # Runs on a fresh Debian machine as root (installs valgrind, siege, curl,
 # python3 when missing) or anywhere they are installed. Honours
 # CARGO_TARGET_DIR; BERTH_BIN skips the build. Every wait is bounded, every
 # process started here is stopped on exit. Prints PASS/FAIL lines and exits
 # non-zero if any check failed. Knobs: LEAK_REQUESTS (default 2000),
-# SIEGE_TIME (default 10S), LEAK_BACKENDS (default "epoll poll"),
+# SIEGE_REPS (requests per siege user and run, default 2000), LEAK_BACKENDS
+# (default "epoll poll"),
 # LEAK_KEEP_TMP=1 (keep the temp dir with configs and valgrind logs),
 # LEAK_SUITE=1 (also run the whole black-box suite, `cargo test -p tests`,
 # with every berth it starts under valgrind: a few minutes more; the soak
@@ -30,7 +34,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 LEAK_REQUESTS=${LEAK_REQUESTS:-2000}
-SIEGE_TIME=${SIEGE_TIME:-10S}
+SIEGE_REPS=${SIEGE_REPS:-2000}
 SIEGE_USERS=50
 MIN_AVAILABILITY=99.5
 BACKENDS=${LEAK_BACKENDS:-epoll poll}
@@ -730,20 +734,20 @@ valgrind_check() {
 }
 
 # ---------------------------------------------------------------- (b) siege
-# siege_run LABEL CONNECTION URL: one timed siege run; prints its numbers
-# and checks the availability.
+# siege_run LABEL CONNECTION URL: one siege run of SIEGE_REPS requests per
+# user; prints its numbers and checks the availability.
 siege_run() {
   local label=$1 connection=$2 url=$3 out=$TMP/siege.out avail rate trans try
   write_siegerc "$TMP/siegerc" "$connection"
   for try in 1 2; do
     # siege exits non-zero when it counts failures; the numbers decide.
     HOME=$TMP/home bounded "$SIEGE_TIMEOUT" siege -R "$TMP/siegerc" -b -c "$SIEGE_USERS" \
-      -t "$SIEGE_TIME" "$url" >"$out" 2>&1 || true
+      -r "$SIEGE_REPS" "$url" >"$out" 2>&1 || true
     avail=$(awk -F: '/^Availability/ { gsub(/[ \t%]/, "", $2); print $2 }' "$out")
     [ -z "$avail" ] && [ $try = 1 ] || break
-    # siege 4.0.x sometimes deadlocks on its own threads when its time is
-    # up (every socket answered, all threads in futex waits): it is killed
-    # by the timeout above and run once more.
+    # siege 4.0.x sometimes deadlocks on its own threads at the end (every
+    # response received, threads in futex waits; JoeDog/siege#4): it is
+    # killed by the timeout above and run once more.
     printf 'NOTE: %s: siege gave no summary within %ss; running it again\n' "$label" \
       "$SIEGE_TIMEOUT"
   done
@@ -768,7 +772,7 @@ siege_run() {
 
 siege_check() {
   local backend=$1 base after rss0 rss1 deadline status=none n
-  section "siege -b -c $SIEGE_USERS -t $SIEGE_TIME, $backend backend"
+  section "siege -b -c $SIEGE_USERS -r $SIEGE_REPS, $backend backend"
   if ! start_berth "siege-$backend" "$backend"; then
     fail "siege/$backend: berth did not start"
     return
