@@ -7,36 +7,16 @@
 //! sidecar `NAME.expect`; `{dir}` stands for the file's folder, absolute.
 #![forbid(unsafe_code)]
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn corpus(name: &str) -> Vec<PathBuf> {
-    let dir = tests::workspace_root().join("config/tests").join(name);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("read_dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-        .collect();
-    files.sort();
-    files
-}
+#[path = "../../config/tests/common/corpus.rs"]
+mod corpus;
 
-fn expectation(file: &Path) -> String {
-    let sidecar = file.with_extension("expect");
-    let raw = if sidecar.exists() {
-        fs::read_to_string(&sidecar).expect("read sidecar").trim_end().to_string()
-    } else {
-        let text = fs::read_to_string(file).expect("read corpus file");
-        let first = text.lines().next().unwrap_or("").to_string();
-        first
-            .strip_prefix("# expect: ")
-            .unwrap_or_else(|| panic!("{}: no `# expect:` line", file.display()))
-            .to_string()
-    };
-    let dir = std::path::absolute(file.parent().expect("corpus file has a folder"))
-        .expect("absolute folder");
-    raw.replace("{dir}", &dir.display().to_string())
+use corpus::{conf_files, corpus_dir, expectation};
+
+fn corpus(name: &str) -> Vec<std::path::PathBuf> {
+    conf_files(&corpus_dir(name))
 }
 
 fn berth_test(file: &Path, cwd: &Path) -> Output {
