@@ -8,7 +8,9 @@
 //! `Mode::Edge` is `EV_CLEAR`. `EV_EOF` on the read filter is read-closed while
 //! buffered data may still be readable; `EV_EOF` with an errno in `fflags`
 //! (e.g. `ECONNRESET`) is an error. The waker is an `EVFILT_USER` knote
-//! triggered with `NOTE_TRIGGER` and cleared by delivery (`EV_CLEAR`).
+//! triggered with `NOTE_TRIGGER` and cleared by delivery (`EV_CLEAR`); NetBSD
+//! before 10 and OpenBSD before 7.8 have no `EVFILT_USER`, so there it is a
+//! non-blocking self-pipe whose read end the poller watches and drains.
 
 use std::fmt;
 use std::io;
@@ -19,6 +21,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Event, Events, Interest, Mode, Poller, Token, Wake, Waker};
+
+// Whether `EV_RECEIPT` can be relied on to get each change's result back.
+// FreeBSD (8.1+), DragonFly and macOS document it. NetBSD before 10 has no such
+// flag and may ignore it: the call would then fill the event list with pending
+// events, consuming them (an edge would be lost). There, and on OpenBSD, changes
+// are applied one per call with no event list.
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "netbsd", target_os = "openbsd"))] {
+        const RECEIPTS: bool = false;
+    } else {
+        const RECEIPTS: bool = true;
+    }
+}
 
 // The kevent ABI differs in field and count types; the differences live here.
 cfg_if::cfg_if! {
@@ -32,10 +47,6 @@ cfg_if::cfg_if! {
         type Count = libc::c_int;
     }
 }
-
-/// The ident of the waker's `EVFILT_USER` knote (user idents are their own
-/// namespace, apart from fds).
-const WAKER_IDENT: usize = 0;
 
 /// The kqueue(2) backend: macOS, iOS and the BSDs.
 ///
@@ -52,6 +63,8 @@ pub struct Kqueue {
     /// Counts `poll` calls, to tell which slots already have an event this call.
     seq: u64,
     waker: Option<(Token, Waker)>,
+    /// The waker's knote, to recognise (and, for a pipe, drain) its events.
+    notify: Option<Arc<notify::Notify>>,
 }
 
 /// One fd's registration, and where its event of the current `poll` is.
@@ -83,7 +96,14 @@ impl Poller for Kqueue {
         // Not every kqueue system has kqueue1(O_CLOEXEC); set it right away.
         // SAFETY: `fd` is open; F_SETFD takes an int argument.
         syscall!(unsafe { libc::fcntl(kq.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
-        Ok(Kqueue { kq: Arc::new(kq), buf: Vec::new(), slots: Vec::new(), seq: 0, waker: None })
+        Ok(Kqueue {
+            kq: Arc::new(kq),
+            buf: Vec::new(),
+            slots: Vec::new(),
+            seq: 0,
+            waker: None,
+            notify: None,
+        })
     }
 
     fn register(
@@ -115,11 +135,7 @@ impl Poller for Kqueue {
         }
         if let Err(e) = self.apply(changes.get_mut(..n).unwrap_or_default()) {
             // Undo a half-made registration (e.g. read added, write refused).
-            let mut undo = [
-                change(fd, libc::EVFILT_READ, libc::EV_DELETE, 0),
-                change(fd, libc::EVFILT_WRITE, libc::EV_DELETE, 0),
-            ];
-            let _ = self.apply_ignoring(&mut undo, libc::ENOENT);
+            self.delete_all(fd);
             return Err(e);
         }
         if self.slots.len() <= at {
@@ -170,11 +186,16 @@ impl Poller for Kqueue {
                 }
                 Ok(())
             }
-            // The knote is gone: the fd was closed without deregister.
+            // The knote is gone: the fd was closed without deregister. EV_RECEIPT
+            // applied the other changes anyway; an `EV_ADD` among them made a
+            // knote for whatever now has this number, which no slot would claim
+            // (a level knote of it would end every `poll` at once, with no
+            // event): take it back out.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 if let Some(slot) = slot {
                     slot.reg = None;
                 }
+                self.delete_all(fd);
                 Err(crate::not_registered())
             }
             Err(e) => Err(e),
@@ -227,12 +248,22 @@ impl Poller for Kqueue {
             Ok(usize::try_from(n).unwrap_or(0))
         })?;
         for raw in self.buf.iter().take(n.min(capacity)) {
-            if raw.filter == libc::EVFILT_USER {
-                if let Some((token, _)) = &self.waker {
+            // An EV_ERROR entry is the result of a change (`data` = its errno),
+            // not readiness; `poll` submits no changes, so none is expected.
+            if raw.flags & libc::EV_ERROR != 0 {
+                continue;
+            }
+            if let (Some(notify), Some((token, _))) = (&self.notify, &self.waker) {
+                if notify.is_ours(raw) {
+                    notify.reset()?;
                     let mut event = Event::new(*token);
                     event.readable = true;
                     events.push(event);
+                    continue;
                 }
+            }
+            // Only the read and write filters of registered fds from here on.
+            if raw.filter != libc::EVFILT_READ && raw.filter != libc::EVFILT_WRITE {
                 continue;
             }
             let Ok(fd) = RawFd::try_from(raw.ident) else { continue };
@@ -258,12 +289,9 @@ impl Poller for Kqueue {
         if let Some(existing) = crate::existing_waker(self.waker.as_ref(), token) {
             return existing;
         }
-        let mut add = [change(0, libc::EVFILT_USER, libc::EV_ADD | libc::EV_CLEAR, 0)];
-        if let Some(kev) = add.first_mut() {
-            kev.ident = WAKER_IDENT as _;
-        }
-        self.apply(&mut add)?;
-        let waker = Waker::new(Arc::new(UserEvent { kq: self.kq.clone() }));
+        let notify = Arc::new(notify::Notify::new(self)?);
+        let waker = Waker::new(notify.clone());
+        self.notify = Some(notify);
         self.waker = Some((token, waker.clone()));
         Ok(waker)
     }
@@ -287,6 +315,17 @@ impl Kqueue {
         }
     }
 
+    /// Deletes both of `fd`'s filters, whichever exist (undoing a failed change).
+    fn delete_all(&self, fd: RawFd) {
+        let mut undo = [
+            change(fd, libc::EVFILT_READ, libc::EV_DELETE, 0),
+            change(fd, libc::EVFILT_WRITE, libc::EV_DELETE, 0),
+        ];
+        // Best effort on an error path: a filter that was never added is ENOENT,
+        // and the caller reports the error that brought it here.
+        let _ = self.apply_ignoring(&mut undo, libc::ENOENT);
+    }
+
     /// Applies `changes` and returns the first error among them.
     fn apply(&self, changes: &mut [libc::kevent]) -> io::Result<()> {
         // A write filter on a pipe whose reader is gone answers EPIPE but is
@@ -294,38 +333,64 @@ impl Kqueue {
         self.apply_ignoring(changes, libc::EPIPE)
     }
 
-    /// Applies `changes` in one `kevent` call without collecting events
-    /// (`EV_RECEIPT` makes every change come back with its own result) and
-    /// returns the first error other than `ignored`.
+    /// Applies every one of `changes` and returns the first error other than
+    /// `ignored`.
+    ///
+    /// With `EV_RECEIPT` (see `RECEIPTS`) that is one `kevent` call whose event
+    /// list is the change list itself: every change comes back with `EV_ERROR`
+    /// and its own errno in `data` (0 for success), and since every slot of the
+    /// list is taken by a receipt, no pending event is collected (and lost).
+    /// Without it, one call per change with no event list: an error then comes
+    /// back as `-1` and `errno`. On `EINTR` kevent(2) has applied every change
+    /// already, so it is not retried (an `EV_DELETE` would fail the second time).
     fn apply_ignoring(&self, changes: &mut [libc::kevent], ignored: libc::c_int) -> io::Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        for kev in changes.iter_mut() {
-            kev.flags |= libc::EV_RECEIPT;
-        }
-        let n = Count::try_from(changes.len()).unwrap_or(0);
-        let ptr = changes.as_mut_ptr();
+        let kq = self.kq.as_raw_fd();
         let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `changes` is valid for reads and writes of `n` kevents (it is
-        // both the change list and, with EV_RECEIPT, the result list); `zero`
-        // outlives the call; `kq` is our open kqueue.
-        retry_kevent(|| {
-            syscall!(unsafe { libc::kevent(self.kq.as_raw_fd(), ptr, n, ptr, n, &zero) })
-        })?;
-        for kev in changes.iter() {
-            let errno = kev.data as libc::c_int;
-            if kev.flags & libc::EV_ERROR != 0 && errno != 0 && errno != ignored {
-                return Err(io::Error::from_raw_os_error(errno));
+        let mut first = None;
+        let mut keep = |err: io::Error| {
+            if err.kind() != io::ErrorKind::Interrupted && err.raw_os_error() != Some(ignored) {
+                first.get_or_insert(err);
+            }
+        };
+        if RECEIPTS {
+            if changes.is_empty() {
+                return Ok(());
+            }
+            for kev in changes.iter_mut() {
+                kev.flags |= libc::EV_RECEIPT;
+            }
+            let n = Count::try_from(changes.len()).unwrap_or(0);
+            let ptr = changes.as_mut_ptr();
+            // SAFETY: `changes` is valid for reads and writes of `n` kevents (it
+            // is both the change list and, with EV_RECEIPT, the result list);
+            // `zero` outlives the call; `kq` is our open kqueue.
+            if let Err(e) = syscall!(unsafe { libc::kevent(kq, ptr, n, ptr, n, &zero) }) {
+                keep(e);
+            }
+            for kev in changes.iter() {
+                let errno = kev.data as libc::c_int;
+                if kev.flags & libc::EV_ERROR != 0 && errno != 0 {
+                    keep(io::Error::from_raw_os_error(errno));
+                }
+            }
+        } else {
+            for kev in changes.iter() {
+                // SAFETY: `kev` is valid for reads of one kevent for the call; no
+                // event list; `zero` outlives the call; `kq` is our open kqueue.
+                let res = syscall!(unsafe { libc::kevent(kq, kev, 1, ptr::null_mut(), 0, &zero) });
+                if let Err(e) = res {
+                    keep(e);
+                }
             }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 }
 
 // SAFETY: the only non-Send/Sync part is `buf`: kevents whose `udata` pointers
 // are always null and never dereferenced. Everything else (Arc<OwnedFd>, Vec of
-// plain slots, Waker) is Send + Sync, and all mutation goes through `&mut self`.
+// plain slots, Waker, the waker's fds) is Send + Sync, and all mutation goes
+// through `&mut self`.
 unsafe impl Send for Kqueue {}
 // SAFETY: as above; `&Kqueue` gives access to no method at all.
 unsafe impl Sync for Kqueue {}
@@ -338,11 +403,6 @@ impl fmt::Debug for Kqueue {
             .field("waker", &self.waker)
             .finish()
     }
-}
-
-/// Retries a `kevent` call that only applies changes while it fails with `EINTR`.
-fn retry_kevent(f: impl FnMut() -> io::Result<libc::c_int>) -> io::Result<libc::c_int> {
-    crate::retry_on_eintr(f)
 }
 
 /// A kevent for `fd`'s `filter` (zeroed first: the structs differ in extra fields).
@@ -394,27 +454,137 @@ fn event(token: Token, raw: &libc::kevent) -> Event {
         event.writable = true;
     }
     // With EV_EOF, `fflags` holds the socket's pending errno (e.g. ECONNRESET).
-    event.error = raw.flags & libc::EV_ERROR != 0 || (eof && raw.fflags != 0);
+    event.error = eof && raw.fflags != 0;
     event
 }
 
-/// The waker's side: triggers the poller's `EVFILT_USER` knote.
-#[derive(Debug)]
-struct UserEvent {
-    kq: Arc<OwnedFd>,
-}
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "netbsd", target_os = "openbsd"))] {
+        mod notify {
+            //! NetBSD before 10 and OpenBSD before 7.8 have no `EVFILT_USER` (an
+            //! `EV_ADD` of it fails with `EINVAL`): a self-pipe, as mio and
+            //! polling use there. The poller watches the read end (level) and
+            //! drains it when it reports it, so many wakes are one event.
 
-impl Wake for UserEvent {
-    fn wake(&self) -> io::Result<()> {
-        let mut trigger = change(0, libc::EVFILT_USER, 0, libc::NOTE_TRIGGER);
-        trigger.ident = WAKER_IDENT as _;
-        retry_kevent(|| {
-            // SAFETY: `trigger` is valid for reads of one kevent for the call; no
-            // event list; `kq` is kept open by the Arc.
-            syscall!(unsafe {
-                libc::kevent(self.kq.as_raw_fd(), &trigger, 1, ptr::null_mut(), 0, ptr::null())
-            })
-        })?;
-        Ok(())
+            use super::*;
+
+            /// The waker's pipe. Both ends live as long as any waker or the
+            /// poller, so a wake never writes to a pipe without a reader.
+            #[derive(Debug)]
+            pub(super) struct Notify {
+                read: OwnedFd,
+                write: OwnedFd,
+            }
+
+            impl Notify {
+                /// Creates the pipe and adds its read end to `kq`.
+                pub(super) fn new(kq: &Kqueue) -> io::Result<Notify> {
+                    let mut fds: [libc::c_int; 2] = [-1, -1];
+                    // SAFETY: `fds` is valid for writes of two c_ints.
+                    syscall!(unsafe {
+                        libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    })?;
+                    // SAFETY: pipe2 succeeded: both are new fds that nothing else owns.
+                    let (read, write) =
+                        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+                    kq.apply(&mut [change(read.as_raw_fd(), libc::EVFILT_READ, libc::EV_ADD, 0)])?;
+                    Ok(Notify { read, write })
+                }
+
+                /// Whether `raw` is the read end's event.
+                pub(super) fn is_ours(&self, raw: &libc::kevent) -> bool {
+                    raw.filter == libc::EVFILT_READ
+                        && RawFd::try_from(raw.ident).ok() == Some(self.read.as_raw_fd())
+                }
+
+                /// Empties the pipe so the level-triggered knote goes quiet.
+                pub(super) fn reset(&self) -> io::Result<()> {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        // SAFETY: `buf` is valid for writes of its length; the fd is open.
+                        let res = syscall!(unsafe {
+                            libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                        });
+                        match res {
+                            Ok(n) if n > 0 => continue,
+                            Ok(_) => return Ok(()),
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+
+            impl Wake for Notify {
+                fn wake(&self) -> io::Result<()> {
+                    let byte = [1u8];
+                    let res = crate::retry_on_eintr(|| {
+                        // SAFETY: `byte` is valid for reads of 1 byte; the fd is open.
+                        syscall!(unsafe {
+                            libc::write(self.write.as_raw_fd(), byte.as_ptr().cast(), 1)
+                        })
+                    });
+                    match res {
+                        // The pipe is full: a wake is pending already.
+                        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                        _ => Ok(()),
+                    }
+                }
+            }
+        }
+    } else {
+        mod notify {
+            //! An `EVFILT_USER` knote: `NOTE_TRIGGER` fires it, `EV_CLEAR` resets
+            //! it when `kevent` reports it, so many wakes are one event.
+
+            use super::*;
+
+            /// The ident of the waker's knote (user idents are their own
+            /// namespace, apart from fds).
+            const WAKER_IDENT: usize = 0;
+
+            /// The waker's side: triggers the poller's `EVFILT_USER` knote.
+            #[derive(Debug)]
+            pub(super) struct Notify {
+                kq: Arc<OwnedFd>,
+            }
+
+            impl Notify {
+                /// Adds the knote to `kq`.
+                pub(super) fn new(kq: &Kqueue) -> io::Result<Notify> {
+                    let mut add = change(0, libc::EVFILT_USER, libc::EV_ADD | libc::EV_CLEAR, 0);
+                    add.ident = WAKER_IDENT as _;
+                    kq.apply(&mut [add])?;
+                    Ok(Notify { kq: kq.kq.clone() })
+                }
+
+                /// Whether `raw` is the knote's event.
+                pub(super) fn is_ours(&self, raw: &libc::kevent) -> bool {
+                    raw.filter == libc::EVFILT_USER && raw.ident == WAKER_IDENT as _
+                }
+
+                /// Nothing to do: `EV_CLEAR` reset the knote when it was reported.
+                pub(super) fn reset(&self) -> io::Result<()> {
+                    Ok(())
+                }
+            }
+
+            impl Wake for Notify {
+                fn wake(&self) -> io::Result<()> {
+                    let mut trigger = change(0, libc::EVFILT_USER, 0, libc::NOTE_TRIGGER);
+                    trigger.ident = WAKER_IDENT as _;
+                    // EINTR: the trigger was applied; triggering twice is one wake.
+                    crate::retry_on_eintr(|| {
+                        // SAFETY: `trigger` is valid for reads of one kevent for the
+                        // call; no event list; `kq` is kept open by the Arc.
+                        syscall!(unsafe {
+                            libc::kevent(self.kq.as_raw_fd(), &trigger, 1, ptr::null_mut(), 0, ptr::null())
+                        })
+                    })?;
+                    Ok(())
+                }
+            }
+        }
     }
 }
