@@ -11,6 +11,11 @@
 //! triggered with `NOTE_TRIGGER` and cleared by delivery (`EV_CLEAR`); NetBSD
 //! before 10 and OpenBSD before 7.8 have no `EVFILT_USER`, so there it is a
 //! non-blocking self-pipe whose read end the poller watches and drains.
+//!
+//! kqueue applies a change list piece by piece, so a failed `register` or
+//! `reregister` may have applied part of it: both then delete what is left and
+//! the fd is not registered (the error says why, e.g. `BrokenPipe` for write
+//! interest on a pipe whose reader is gone).
 
 use std::fmt;
 use std::io;
@@ -198,7 +203,15 @@ impl Poller for Kqueue {
                 self.delete_all(fd);
                 Err(crate::not_registered())
             }
-            Err(e) => Err(e),
+            // Some changes may have been applied and others not: rather than a
+            // half-changed registration the table would misdescribe, none.
+            Err(e) => {
+                if let Some(slot) = slot {
+                    slot.reg = None;
+                }
+                self.delete_all(fd);
+                Err(e)
+            }
         }
     }
 
@@ -323,18 +336,23 @@ impl Kqueue {
         ];
         // Best effort on an error path: a filter that was never added is ENOENT,
         // and the caller reports the error that brought it here.
-        let _ = self.apply_ignoring(&mut undo, libc::ENOENT);
+        let _ = self.apply_ignoring(&mut undo, Some(libc::ENOENT));
     }
 
     /// Applies `changes` and returns the first error among them.
+    ///
+    /// A write filter on a pipe whose reader is gone answers `EPIPE`: FreeBSD
+    /// then attaches no knote at all (some macOS versions do attach one, which
+    /// is why mio ignores the error). Passing it on (`BrokenPipe`, what a write
+    /// would give) and undoing the change keeps the table true on both, instead
+    /// of a write registration that never reports and whose `EV_DELETE` later
+    /// fails with `ENOENT`.
     fn apply(&self, changes: &mut [libc::kevent]) -> io::Result<()> {
-        // A write filter on a pipe whose reader is gone answers EPIPE but is
-        // registered (and reports EV_EOF); mio ignores it the same way.
-        self.apply_ignoring(changes, libc::EPIPE)
+        self.apply_ignoring(changes, None)
     }
 
     /// Applies every one of `changes` and returns the first error other than
-    /// `ignored`.
+    /// `ignored` (if any).
     ///
     /// With `EV_RECEIPT` (see `RECEIPTS`) that is one `kevent` call whose event
     /// list is the change list itself: every change comes back with `EV_ERROR`
@@ -343,12 +361,18 @@ impl Kqueue {
     /// Without it, one call per change with no event list: an error then comes
     /// back as `-1` and `errno`. On `EINTR` kevent(2) has applied every change
     /// already, so it is not retried (an `EV_DELETE` would fail the second time).
-    fn apply_ignoring(&self, changes: &mut [libc::kevent], ignored: libc::c_int) -> io::Result<()> {
+    fn apply_ignoring(
+        &self,
+        changes: &mut [libc::kevent],
+        ignored: Option<libc::c_int>,
+    ) -> io::Result<()> {
         let kq = self.kq.as_raw_fd();
         let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         let mut first = None;
         let mut keep = |err: io::Error| {
-            if err.kind() != io::ErrorKind::Interrupted && err.raw_os_error() != Some(ignored) {
+            if err.kind() != io::ErrorKind::Interrupted
+                && (ignored.is_none() || err.raw_os_error() != ignored)
+            {
                 first.get_or_insert(err);
             }
         };
