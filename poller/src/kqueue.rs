@@ -12,6 +12,13 @@
 //! before 10 and OpenBSD before 7.8 have no `EVFILT_USER`, so there it is a
 //! non-blocking self-pipe whose read end the poller watches and drains.
 //!
+//! `kevent` returns each filter as its own entry, so the raw list has room for
+//! two per `Events` slot; entries for fds beyond the capacity are kept and
+//! delivered first by the next `poll` (the kernel has handed them over: an
+//! `EV_CLEAR` edge would not come again), unless the fd was registered,
+//! reregistered or deregistered in between. An fd closed without `deregister`
+//! right after such a `poll` can still get that one kept event.
+//!
 //! kqueue applies a change list piece by piece, so a failed `register` or
 //! `reregister` may have applied part of it: both then delete what is left and
 //! the fd is not registered (the error says why, e.g. `BrokenPipe` for write
@@ -60,9 +67,15 @@ cfg_if::cfg_if! {
 pub struct Kqueue {
     /// Shared with the waker, which triggers its `EVFILT_USER` knote.
     kq: Arc<OwnedFd>,
-    /// The raw event list handed to `kevent`, grown to the largest
-    /// `Events::capacity` seen and never shrunk.
+    /// The raw event list handed to `kevent`: two entries per `Events` slot
+    /// (an fd's read and write filters come back as two), grown to the largest
+    /// capacity seen and never shrunk.
     buf: Vec<libc::kevent>,
+    /// Raw entries of the last `kevent` for fds that did not fit in `Events`.
+    /// The kernel has handed them over (an `EV_CLEAR` edge is not reported
+    /// again), so the next `poll` delivers them first. Never longer than `buf`,
+    /// and reserved with it: pushing to it never allocates.
+    pending: Vec<libc::kevent>,
     /// fd number -> what it is registered for.
     slots: Vec<Slot>,
     /// Counts `poll` calls, to tell which slots already have an event this call.
@@ -80,6 +93,9 @@ struct Slot {
     seq: u64,
     /// ...at this index of `Events`.
     index: usize,
+    /// Changes with every register, reregister and deregister of this fd: a
+    /// `pending` entry (which keeps it in `data`) from before is dropped.
+    generation: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +120,7 @@ impl Poller for Kqueue {
         Ok(Kqueue {
             kq: Arc::new(kq),
             buf: Vec::new(),
+            pending: Vec::new(),
             slots: Vec::new(),
             seq: 0,
             waker: None,
@@ -146,9 +163,7 @@ impl Poller for Kqueue {
         if self.slots.len() <= at {
             self.slots.resize(at + 1, Slot::default());
         }
-        if let Some(slot) = self.slots.get_mut(at) {
-            slot.reg = Some(Registration { token, interest, mode });
-        }
+        self.set_registration(fd, Some(Registration { token, interest, mode }));
         Ok(())
     }
 
@@ -182,13 +197,9 @@ impl Poller for Kqueue {
                 }
             }
         }
-        let result = self.apply(changes.get_mut(..n).unwrap_or_default());
-        let slot = usize::try_from(fd).ok().and_then(|at| self.slots.get_mut(at));
-        match result {
+        match self.apply(changes.get_mut(..n).unwrap_or_default()) {
             Ok(()) => {
-                if let Some(slot) = slot {
-                    slot.reg = Some(Registration { token, interest, mode });
-                }
+                self.set_registration(fd, Some(Registration { token, interest, mode }));
                 Ok(())
             }
             // The knote is gone: the fd was closed without deregister. EV_RECEIPT
@@ -197,18 +208,14 @@ impl Poller for Kqueue {
             // (a level knote of it would end every `poll` at once, with no
             // event): take it back out.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                if let Some(slot) = slot {
-                    slot.reg = None;
-                }
+                self.set_registration(fd, None);
                 self.delete_all(fd);
                 Err(crate::not_registered())
             }
             // Some changes may have been applied and others not: rather than a
             // half-changed registration the table would misdescribe, none.
             Err(e) => {
-                if let Some(slot) = slot {
-                    slot.reg = None;
-                }
+                self.set_registration(fd, None);
                 self.delete_all(fd);
                 Err(e)
             }
@@ -218,9 +225,7 @@ impl Poller for Kqueue {
     fn deregister(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
         let fd = fd.as_raw_fd();
         let old = self.registration(fd).ok_or_else(crate::not_registered)?;
-        if let Some(slot) = usize::try_from(fd).ok().and_then(|at| self.slots.get_mut(at)) {
-            slot.reg = None;
-        }
+        self.set_registration(fd, None);
         let mut changes = [change(0, 0, 0, 0); 2];
         let mut n = 0;
         for (filter, had) in filters(old.interest) {
@@ -241,14 +246,37 @@ impl Poller for Kqueue {
     fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.clear();
         self.seq = self.seq.wrapping_add(1);
-        let capacity = events.capacity();
-        if self.buf.len() < capacity {
-            // The only allocation of `poll`: once per larger `Events`.
-            self.buf.resize(capacity, change(0, 0, 0, 0));
+        // Room for both filters of every fd, so that one `Event` carries both
+        // (`Events::with_capacity` caps this far below `c_int::MAX`).
+        let raw_len = events.capacity().saturating_mul(2);
+        if self.buf.len() < raw_len {
+            // The only allocations of `poll`: once per larger `Events`.
+            self.buf.resize(raw_len, change(0, 0, 0, 0));
+            self.pending.reserve_exact(raw_len.saturating_sub(self.pending.len()));
         }
-        let kq = self.kq.as_raw_fd();
-        let buf = &mut self.buf[..capacity];
-        // `Events::with_capacity` caps the capacity far below `c_int::MAX`.
+        let Kqueue { kq, buf, pending, slots, seq, waker, notify } = self;
+        let seq = *seq;
+        let waker = notify.as_deref().zip(waker.as_ref().map(|(token, _)| *token));
+        if !pending.is_empty() {
+            // Last call's overflow first, without asking the kernel: it may have
+            // nothing more, and these would wait behind a blocking call.
+            let mut delivered = false;
+            pending.retain(|raw| match deliver(raw, true, slots, seq, waker, events) {
+                Fate::Delivered => {
+                    delivered = true;
+                    false
+                }
+                Fate::Dropped => false,
+                Fate::NoRoom(_) => true,
+            });
+            if delivered {
+                return Ok(());
+            }
+        }
+        // Only stale entries were pending (now dropped): `pending` is empty, so
+        // it has room for every entry of the call below.
+        let kq = kq.as_raw_fd();
+        let buf = buf.get_mut(..raw_len).unwrap_or_default();
         let max = Count::try_from(buf.len()).unwrap_or(0);
         let n = crate::wait_with_timeout(timeout, |ms| {
             let ts = timespec(ms);
@@ -260,40 +288,12 @@ impl Poller for Kqueue {
             })?;
             Ok(usize::try_from(n).unwrap_or(0))
         })?;
-        for raw in self.buf.iter().take(n.min(capacity)) {
-            // An EV_ERROR entry is the result of a change (`data` = its errno),
-            // not readiness; `poll` submits no changes, so none is expected.
-            if raw.flags & libc::EV_ERROR != 0 {
-                continue;
+        for raw in buf.iter().take(n) {
+            if let Fate::NoRoom(generation) = deliver(raw, false, slots, seq, waker, events) {
+                let mut kept = *raw;
+                kept.data = generation as _;
+                pending.push(kept);
             }
-            if let (Some(notify), Some((token, _))) = (&self.notify, &self.waker) {
-                if notify.is_ours(raw) {
-                    notify.reset()?;
-                    let mut event = Event::new(*token);
-                    event.readable = true;
-                    events.push(event);
-                    continue;
-                }
-            }
-            // Only the read and write filters of registered fds from here on.
-            if raw.filter != libc::EVFILT_READ && raw.filter != libc::EVFILT_WRITE {
-                continue;
-            }
-            let Ok(fd) = RawFd::try_from(raw.ident) else { continue };
-            let Some(slot) = usize::try_from(fd).ok().and_then(|at| self.slots.get_mut(at)) else {
-                continue;
-            };
-            let Some(reg) = slot.reg else { continue };
-            let new = event(reg.token, raw);
-            if slot.seq == self.seq {
-                if let Some(existing) = events.get_mut(slot.index) {
-                    existing.merge(new);
-                    continue;
-                }
-            }
-            slot.seq = self.seq;
-            slot.index = events.len();
-            events.push(new);
         }
         Ok(())
     }
@@ -311,6 +311,15 @@ impl Poller for Kqueue {
 }
 
 impl Kqueue {
+    /// Records `fd`'s registration (or its absence) in the table; any entry of
+    /// `pending` for the fd from before is stale from now on.
+    fn set_registration(&mut self, fd: RawFd, reg: Option<Registration>) {
+        if let Some(slot) = usize::try_from(fd).ok().and_then(|at| self.slots.get_mut(at)) {
+            slot.reg = reg;
+            slot.generation = slot.generation.wrapping_add(1);
+        }
+    }
+
     /// What `fd` is registered for, by the table.
     fn registration(&self, fd: RawFd) -> Option<Registration> {
         self.slots.get(usize::try_from(fd).ok()?)?.reg
@@ -411,8 +420,8 @@ impl Kqueue {
     }
 }
 
-// SAFETY: the only non-Send/Sync part is `buf`: kevents whose `udata` pointers
-// are always null and never dereferenced. Everything else (Arc<OwnedFd>, Vec of
+// SAFETY: the only non-Send/Sync parts are `buf` and `pending`: kevents whose
+// `udata` pointers are always null and never dereferenced. Everything else (Arc<OwnedFd>, Vec of
 // plain slots, Waker, the waker's fds) is Send + Sync, and all mutation goes
 // through `&mut self`.
 unsafe impl Send for Kqueue {}
@@ -427,6 +436,76 @@ impl fmt::Debug for Kqueue {
             .field("waker", &self.waker)
             .finish()
     }
+}
+
+/// What became of one raw kevent in `poll`.
+enum Fate {
+    /// Reported: a new `Event`, or merged into this fd's `Event`.
+    Delivered,
+    /// Not readiness of anything registered now (see `deliver`).
+    Dropped,
+    /// A new fd and `Events` is full: to be kept for the next `poll`, with the
+    /// fd's registration generation.
+    NoRoom(u32),
+}
+
+/// Turns one raw kevent into (part of) an `Event`.
+///
+/// Dropped: `EV_ERROR` entries (the result of a change, `data` = its errno,
+/// not readiness; `poll` submits no changes, so none is expected), filters
+/// other than read and write, fds not registered, and `pending` entries
+/// (`from_pending`) whose fd was registered, reregistered or deregistered
+/// since. The waker's event is `readable`; a pipe waker is drained here.
+fn deliver(
+    raw: &libc::kevent,
+    from_pending: bool,
+    slots: &mut [Slot],
+    seq: u64,
+    waker: Option<(&notify::Notify, Token)>,
+    events: &mut Events,
+) -> Fate {
+    if raw.flags & libc::EV_ERROR != 0 {
+        return Fate::Dropped;
+    }
+    if let Some((notify, token)) = waker {
+        if notify.is_ours(raw) {
+            if events.is_full() {
+                return Fate::NoRoom(0);
+            }
+            // A failed drain leaves the pipe readable: the (level) knote then
+            // reports the waker again next time, a spurious wake, never a lost one.
+            let _ = notify.reset();
+            let mut event = Event::new(token);
+            event.readable = true;
+            events.push(event);
+            return Fate::Delivered;
+        }
+    }
+    if raw.filter != libc::EVFILT_READ && raw.filter != libc::EVFILT_WRITE {
+        return Fate::Dropped;
+    }
+    let Ok(fd) = RawFd::try_from(raw.ident) else { return Fate::Dropped };
+    let Some(slot) = usize::try_from(fd).ok().and_then(|at| slots.get_mut(at)) else {
+        return Fate::Dropped;
+    };
+    let Some(reg) = slot.reg else { return Fate::Dropped };
+    if from_pending && u32::try_from(raw.data).ok() != Some(slot.generation) {
+        return Fate::Dropped;
+    }
+    let new = event(reg.token, raw);
+    if slot.seq == seq {
+        if let Some(existing) = events.get_mut(slot.index) {
+            existing.merge(new);
+            return Fate::Delivered;
+        }
+    }
+    if events.is_full() {
+        return Fate::NoRoom(slot.generation);
+    }
+    slot.seq = seq;
+    slot.index = events.len();
+    events.push(new);
+    Fate::Delivered
 }
 
 /// A kevent for `fd`'s `filter` (zeroed first: the structs differ in extra fields).
