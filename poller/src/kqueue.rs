@@ -326,8 +326,12 @@ impl Kqueue {
     }
 
     /// Whether the kernel still has `fd`'s knotes: `EV_ENABLE` without `EV_ADD`
-    /// fails with `ENOENT` for a knote that does not exist, and is a no-op on one
-    /// that does (registrations are never disabled).
+    /// fails with `ENOENT` for a knote that does not exist. On one that does it
+    /// changes nothing we set (registrations are never disabled; `udata`,
+    /// `fflags` and `data` are zero as at `EV_ADD`), but FreeBSD and macOS
+    /// re-evaluate the knote on any change: an edge registration that is ready
+    /// can be reported once more, which a caller that reads until `WouldBlock`
+    /// does not notice. kqueue has no side-effect-free query.
     fn knote_exists(&self, fd: RawFd, interest: Interest) -> io::Result<bool> {
         let filter = if interest.is_readable() { libc::EVFILT_READ } else { libc::EVFILT_WRITE };
         match self.apply(&mut [change(fd, filter, libc::EV_ENABLE, 0)]) {
@@ -689,5 +693,149 @@ cfg_if::cfg_if! {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    const LONG: Option<Duration> = Some(Duration::from_secs(5));
+
+    fn pair() -> (UnixStream, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        (a, b)
+    }
+
+    fn tokens(events: &Events) -> Vec<Token> {
+        events.iter().map(Event::token).collect()
+    }
+
+    #[test]
+    fn read_and_write_filters_merge_into_one_event() {
+        let mut kev = change(7, libc::EVFILT_READ, 0, 0);
+        let mut slots = vec![Slot::default(); 8];
+        slots[7].reg =
+            Some(Registration { token: Token(1), interest: Interest::BOTH, mode: Mode::Level });
+        let mut events = Events::with_capacity(1);
+        assert!(matches!(deliver(&kev, false, &mut slots, 1, None, &mut events), Fate::Delivered));
+        kev.filter = libc::EVFILT_WRITE;
+        assert!(matches!(deliver(&kev, false, &mut slots, 1, None, &mut events), Fate::Delivered));
+        let got: Vec<Event> = events.iter().copied().collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].is_readable() && got[0].is_writable(), "{got:?}");
+    }
+
+    #[test]
+    fn error_entries_and_unregistered_fds_are_not_events() {
+        let mut slots = vec![Slot::default(); 8];
+        slots[3].reg =
+            Some(Registration { token: Token(1), interest: Interest::READABLE, mode: Mode::Level });
+        let mut events = Events::with_capacity(4);
+        let mut failed = change(3, libc::EVFILT_READ, libc::EV_ERROR, 0);
+        failed.data = libc::EBADF as _;
+        assert!(matches!(deliver(&failed, false, &mut slots, 1, None, &mut events), Fate::Dropped));
+        let unknown = change(5, libc::EVFILT_READ, 0, 0);
+        assert!(matches!(
+            deliver(&unknown, false, &mut slots, 1, None, &mut events),
+            Fate::Dropped
+        ));
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn eof_with_an_errno_is_an_error() {
+        let reset = change(3, libc::EVFILT_READ, libc::EV_EOF, libc::ECONNRESET as u32);
+        let ev = event(Token(1), &reset);
+        assert!(ev.is_readable() && ev.is_read_closed() && ev.is_error(), "{ev:?}");
+        let fin = change(3, libc::EVFILT_READ, libc::EV_EOF, 0);
+        let ev = event(Token(1), &fin);
+        assert!(ev.is_read_closed() && !ev.is_error(), "{ev:?}");
+    }
+
+    #[test]
+    fn edge_events_beyond_the_capacity_come_on_the_next_polls() {
+        let pairs: Vec<(UnixStream, UnixStream)> = (0..3).map(|_| pair()).collect();
+        let mut p = Kqueue::new().unwrap();
+        for (i, (a, b)) in pairs.iter().enumerate() {
+            p.register(b.as_fd(), Token(i), Interest::READABLE, Mode::Edge).unwrap();
+            (&*a).write_all(b"x").unwrap();
+        }
+        let mut events = Events::with_capacity(1);
+        let mut seen = HashSet::new();
+        for _ in 0..3 {
+            p.poll(&mut events, LONG).unwrap();
+            assert_eq!(events.len(), 1, "{:?}", tokens(&events));
+            seen.extend(tokens(&events));
+        }
+        assert_eq!(seen.len(), 3, "every edge delivered once: {seen:?}");
+        p.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.is_empty(), "{:?}", tokens(&events));
+    }
+
+    #[test]
+    fn a_kept_event_of_a_deregistered_fd_is_dropped() {
+        let pairs: Vec<(UnixStream, UnixStream)> = (0..2).map(|_| pair()).collect();
+        let mut p = Kqueue::new().unwrap();
+        for (i, (a, b)) in pairs.iter().enumerate() {
+            p.register(b.as_fd(), Token(i), Interest::READABLE, Mode::Edge).unwrap();
+            (&*a).write_all(b"x").unwrap();
+        }
+        let mut events = Events::with_capacity(1);
+        // Wait until both are ready, so one of them is kept for the next poll.
+        std::thread::sleep(Duration::from_millis(50));
+        p.poll(&mut events, LONG).unwrap();
+        let first = tokens(&events);
+        assert_eq!(first.len(), 1, "{first:?}");
+        let other = 1 - first[0].0;
+        p.deregister(pairs[other].1.as_fd()).unwrap();
+        p.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.is_empty(), "deregistered: {:?}", tokens(&events));
+    }
+
+    #[test]
+    fn failed_reregister_of_a_reused_fd_leaves_no_knote() {
+        let (_a, b) = pair();
+        let mut p = Kqueue::new().unwrap();
+        p.register(b.as_fd(), Token(1), Interest::READABLE, Mode::Level).unwrap();
+        let number = b.as_raw_fd();
+        drop(b);
+        // Against the rules: the number is reused without a deregister.
+        let (c, d) = pair();
+        let reused = if c.as_raw_fd() == number {
+            c
+        } else if d.as_raw_fd() == number {
+            d
+        } else {
+            return; // Another thread took the number; nothing to check.
+        };
+        let err = p.reregister(reused.as_fd(), Token(2), Interest::WRITABLE, Mode::Level);
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert!(!p.knote_exists(number, Interest::WRITABLE).unwrap(), "no stray write knote");
+        // And the number can be registered again.
+        p.register(reused.as_fd(), Token(3), Interest::WRITABLE, Mode::Level).unwrap();
+        let mut events = Events::with_capacity(4);
+        p.poll(&mut events, LONG).unwrap();
+        assert_eq!(tokens(&events), [Token(3)]);
+    }
+
+    #[test]
+    fn waker_event_is_readable_with_its_token_and_coalesces() {
+        let mut p = Kqueue::new().unwrap();
+        let waker = p.waker(Token(9)).unwrap();
+        waker.wake().unwrap();
+        waker.wake().unwrap();
+        let mut events = Events::with_capacity(4);
+        p.poll(&mut events, LONG).unwrap();
+        assert_eq!(tokens(&events), [Token(9)]);
+        assert!(events.iter().all(Event::is_readable));
+        p.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.is_empty(), "drained: {:?}", tokens(&events));
     }
 }
