@@ -48,8 +48,8 @@
 //!   (epoll `EPOLLRDHUP`/`EPOLLHUP`, poll `POLLHUP`/`POLLRDHUP`, kqueue `EV_EOF`).
 //!   Data sent before the close may still be buffered: read until a read returns 0;
 //! - [`is_error`](Event::is_error): the fd has a pending error, such as a
-//!   connection reset (epoll `EPOLLERR`, poll `POLLERR`, kqueue `EV_ERROR` or
-//!   `EV_EOF` with an errno). The next read or write returns it.
+//!   connection reset (epoll `EPOLLERR`, poll `POLLERR`, kqueue `EV_EOF` with an
+//!   errno in `fflags`). The next read or write returns it.
 //!
 //! Error and hang-up are reported whatever the interest on epoll and poll(2);
 //! kqueue reports them only through the filters asked for (a reset on a
@@ -274,7 +274,7 @@ impl Event {
     pub const fn is_read_closed(&self) -> bool {
         self.read_closed
     }
-    /// The fd reported an error (EPOLLERR, POLLERR, EV_ERROR or a reset).
+    /// The fd reported an error (EPOLLERR, POLLERR, kqueue EV_EOF with an errno).
     pub const fn is_error(&self) -> bool {
         self.error
     }
@@ -454,8 +454,9 @@ pub trait Poller: Sized {
     /// # Errors
     ///
     /// `AlreadyExists` if `fd` is registered; `Unsupported` for [`Mode::Edge`] on
-    /// a backend without it, or for a regular file or directory on epoll; else
-    /// the OS error.
+    /// a backend without it, or for a regular file or directory on epoll;
+    /// `BrokenPipe` on kqueue for write interest on a pipe whose reader is gone
+    /// (FreeBSD attaches no write filter then); else the OS error.
     fn register(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -469,7 +470,9 @@ pub trait Poller: Sized {
     /// # Errors
     ///
     /// `NotFound` if `fd` is not registered; `Unsupported` for [`Mode::Edge`] on a
-    /// backend without it; else the OS error.
+    /// backend without it; else the OS error. On kqueue a `reregister` that fails
+    /// after the kernel applied part of it leaves the fd unregistered rather than
+    /// half-changed.
     fn reregister(
         &mut self,
         fd: BorrowedFd<'_>,
