@@ -575,68 +575,38 @@ cfg_if::cfg_if! {
 
             use super::*;
 
+            use crate::pipe::Pipe;
+
             /// The waker's pipe. Both ends live as long as any waker or the
             /// poller, so a wake never writes to a pipe without a reader.
             #[derive(Debug)]
             pub(super) struct Notify {
-                read: OwnedFd,
-                write: OwnedFd,
+                pipe: Pipe,
             }
 
             impl Notify {
                 /// Creates the pipe and adds its read end to `kq`.
                 pub(super) fn new(kq: &Kqueue) -> io::Result<Notify> {
-                    let mut fds: [libc::c_int; 2] = [-1, -1];
-                    // SAFETY: `fds` is valid for writes of two c_ints.
-                    syscall!(unsafe {
-                        libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC)
-                    })?;
-                    // SAFETY: pipe2 succeeded: both are new fds that nothing else owns.
-                    let (read, write) =
-                        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-                    kq.apply(&mut [change(read.as_raw_fd(), libc::EVFILT_READ, libc::EV_ADD, 0)])?;
-                    Ok(Notify { read, write })
+                    let pipe = Pipe::new()?;
+                    kq.apply(&mut [change(pipe.read_fd(), libc::EVFILT_READ, libc::EV_ADD, 0)])?;
+                    Ok(Notify { pipe })
                 }
 
                 /// Whether `raw` is the read end's event.
                 pub(super) fn is_ours(&self, raw: &libc::kevent) -> bool {
                     raw.filter == libc::EVFILT_READ
-                        && RawFd::try_from(raw.ident).ok() == Some(self.read.as_raw_fd())
+                        && RawFd::try_from(raw.ident).ok() == Some(self.pipe.read_fd())
                 }
 
                 /// Empties the pipe so the level-triggered knote goes quiet.
                 pub(super) fn reset(&self) -> io::Result<()> {
-                    let mut buf = [0u8; 64];
-                    loop {
-                        // SAFETY: `buf` is valid for writes of its length; the fd is open.
-                        let res = syscall!(unsafe {
-                            libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                        });
-                        match res {
-                            Ok(n) if n > 0 => continue,
-                            Ok(_) => return Ok(()),
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                            Err(e) => return Err(e),
-                        }
-                    }
+                    self.pipe.drain()
                 }
             }
 
             impl Wake for Notify {
                 fn wake(&self) -> io::Result<()> {
-                    let byte = [1u8];
-                    let res = crate::retry_on_eintr(|| {
-                        // SAFETY: `byte` is valid for reads of 1 byte; the fd is open.
-                        syscall!(unsafe {
-                            libc::write(self.write.as_raw_fd(), byte.as_ptr().cast(), 1)
-                        })
-                    });
-                    match res {
-                        // The pipe is full: a wake is pending already.
-                        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-                        _ => Ok(()),
-                    }
+                    self.pipe.wake()
                 }
             }
         }

@@ -156,6 +156,8 @@ cfg_if::cfg_if! {
 }
 
 #[cfg(unix)]
+mod pipe;
+#[cfg(unix)]
 mod poll;
 #[cfg(unix)]
 pub use poll::Poll;
