@@ -108,8 +108,15 @@ impl Berth {
                         self.config_text,
                     ));
                 }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break;
+                if let Ok(probe) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                    // Our ports come from the ephemeral range: while nothing
+                    // listens yet, the kernel can pick the very port we dial
+                    // as the probe's own and connect it to itself (TCP
+                    // simultaneous open). That is not the server answering.
+                    let self_connected = probe.local_addr().ok() == probe.peer_addr().ok();
+                    if !self_connected {
+                        break;
+                    }
                 }
                 if Instant::now() >= deadline {
                     return Err(format!(
