@@ -1,6 +1,7 @@
 //! Starting and stopping a real `berth` process with its own config and
 //! docroot on free ports.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use crate::tempdir::TempDir;
 
 /// How long `berth` may take to accept connections after it is spawned.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// What berth prints on stderr once it holds every listener and serves.
+const STARTED_LINE: &str = "berth started on ";
 
 /// How long `berth` may take to exit after SIGTERM before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -95,9 +98,34 @@ impl Berth {
         panic!("berth did not start: {last_err}");
     }
 
-    /// Waits until every port accepts a connection, or reports why not.
+    /// Waits until our server says it started and every port accepts a
+    /// connection, or reports why not.
+    ///
+    /// The "started" line matters: tests run in parallel, and a port we
+    /// picked can briefly be held by another test's server that is failing
+    /// its own startup; a probe answered by that server proves nothing about
+    /// ours. Our server prints the line only once it holds every listener.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
+        // A config that moves the error log away from stderr hides the line.
+        let logs_to_stderr = !self.config_text.contains("error_log");
+        while logs_to_stderr && !self.stderr_text().contains(STARTED_LINE) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let stderr = self.stderr_text_after_exit();
+                return Err(format!(
+                    "berth exited with {status} before starting\nconfig:\n{}\nstderr:\n{stderr}",
+                    self.config_text,
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "berth did not start within {STARTUP_TIMEOUT:?}\nconfig:\n{}\nstderr:\n{}",
+                    self.config_text,
+                    self.stderr_text()
+                ));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
         for i in 0..self.ports.len() {
             let addr = self.addr(i);
             loop {
@@ -413,21 +441,31 @@ fn port_host(template: &str, i: usize) -> IpAddr {
 }
 
 /// Distinct ports, one per entry of `hosts`, that were free a moment ago on
-/// that loopback address.
+/// that loopback address and that no other test of this process was given.
+///
+/// Tests run in parallel threads: a port one test picked and released could
+/// otherwise be picked again by another before the first server binds it,
+/// and the loser's startup probe would be answered by the winner's server.
 ///
 /// # Panics
 /// If no port can be bound at all.
 pub fn free_ports(hosts: &[IpAddr]) -> Vec<u16> {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Hold every listener until all are picked so the ports are distinct.
-    let listeners: Vec<TcpListener> = hosts
-        .iter()
-        .map(|h| {
-            TcpListener::bind(SocketAddr::new(*h, 0))
-                .unwrap_or_else(|e| panic!("bind {h} port 0: {e}"))
-        })
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}")).port())
-        .collect()
+    let mut held: Vec<TcpListener> = Vec::new();
+    let mut ports = Vec::with_capacity(hosts.len());
+    for h in hosts {
+        loop {
+            let l = TcpListener::bind(SocketAddr::new(*h, 0))
+                .unwrap_or_else(|e| panic!("bind {h} port 0: {e}"));
+            let port = l.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}")).port();
+            held.push(l);
+            if given.insert(port) {
+                ports.push(port);
+                break;
+            }
+        }
+    }
+    ports
 }
