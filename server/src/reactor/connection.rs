@@ -397,9 +397,9 @@ impl Connection {
             Input::Open if self.req.is_none() && self.rstart == self.rend && shutting_down => {
                 Verdict::Close
             }
-            Input::Open if self.req.is_none() && self.rstart == self.rend && self.detached => {
-                Verdict::Close
-            }
+            // Its address is gone: what is buffered is not answered under
+            // another site.
+            Input::Open if self.req.is_none() && self.detached => Verdict::Close,
             _ => Verdict::Keep,
         }
     }
@@ -787,7 +787,7 @@ impl Connection {
         if matches!(reply.body, ReplyBody::File { len, .. } if len <= SMALL_FILE_BYTES) {
             reply = read_small_file(reply, req, self.peer, self.listener, env.rt);
         }
-        let close = reply.close || !req.keep_alive;
+        let close = reply.close || !req.keep_alive || self.detached;
         let framing = Framing::of(&reply, req.http10);
         // A body that ends with the connection leaves nothing to keep alive.
         let close = close || (framing == Framing::Close && !req.head_only);
