@@ -42,6 +42,14 @@ impl BodyDecoder {
         }
     }
 
+    /// Whether the whole body has been decoded.
+    pub fn is_done(&self) -> bool {
+        match self {
+            BodyDecoder::Length(n) => *n == 0,
+            BodyDecoder::Chunked(d) => d.is_done(),
+        }
+    }
+
     /// Decodes from `input`, the next bytes after what was used before.
     ///
     /// At most `max` body bytes are handed out (so a sink that can take

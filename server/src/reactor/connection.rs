@@ -175,6 +175,9 @@ pub struct Connection {
     pub scheduled: u64,
     /// Interest registered (level-triggered backends; `None`: not watched).
     pub interest: Option<Interest>,
+    /// A handler the unit tests put in place of the router's choice.
+    #[cfg(test)]
+    inject: Option<Box<dyn crate::handlers::Handler>>,
 }
 
 impl Connection {
@@ -219,6 +222,8 @@ impl Connection {
             write_progress: false,
             scheduled: 0,
             interest: None,
+            #[cfg(test)]
+            inject: None,
         }
     }
 
@@ -567,7 +572,12 @@ impl Connection {
         let head = std::mem::take(&mut self.spare_head);
 
         let site = Rc::clone(env.site);
-        let route = router::route(&site, &env.rt.cache, self.listener, &head, &raw);
+        #[allow(unused_mut)]
+        let mut route = router::route(&site, &env.rt.cache, self.listener, &head, &raw);
+        #[cfg(test)]
+        if let Some(h) = self.inject.take() {
+            route.action = Ok(Action::Handler(h));
+        }
         self.server = route.server;
         let http10 = head.version() == Version::Http10;
         let expect_continue = head.expect_continue() && !http10;
@@ -665,7 +675,8 @@ impl Connection {
                 return Ok(Progress::Blocked);
             }
         }
-        let Some(decoder) = req.body.as_mut() else {
+        let Some(decoder) = req.body.as_mut().filter(|d| !d.is_done()) else {
+            req.body = None;
             self.end_body(env)?;
             return Ok(Progress::More);
         };
@@ -1105,3 +1116,7 @@ fn unparsed_line(buf: &[u8]) -> &[u8] {
 pub fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or(now)
 }
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;
