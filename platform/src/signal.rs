@@ -263,6 +263,34 @@ impl SignalPipe {
         // writes its byte, so no signal whose byte was consumed is missed.
         Ok(SignalSet { bits: PENDING.swap(0, Ordering::AcqRel) })
     }
+
+    /// Returns the signals received since the last call, like
+    /// [`SignalPipe::drain`], but with one `read` of the pipe only: for a
+    /// level-triggered registration, where bytes left behind (more than 256
+    /// wake-ups) are reported again by the next poll, and a loop that reads
+    /// each fd at most once per iteration keeps to it.
+    ///
+    /// See [read(2)](https://man7.org/linux/man-pages/man2/read.2.html).
+    ///
+    /// # Errors
+    ///
+    /// As [`SignalPipe::drain`].
+    pub fn read_once(&self) -> io::Result<SignalSet> {
+        let mut buf = [0u8; 256];
+        // SAFETY: the read end stays open for the life of the process, and
+        // `buf` is writable for `buf.len()` bytes.
+        let res = syscall_retry!(unsafe {
+            libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+        });
+        match res {
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+        // Swapped after the read: a handler sets its bit before it writes
+        // its byte, so a signal whose byte was consumed is reported now.
+        Ok(SignalSet { bits: PENDING.swap(0, Ordering::AcqRel) })
+    }
 }
 
 impl AsFd for SignalPipe {

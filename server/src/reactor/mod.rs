@@ -166,17 +166,12 @@ impl<P: Poller> Server<P> {
         let signal_key = sources
             .insert(Source::Signal)
             .map_err(|_| io::Error::new(ErrorKind::OutOfMemory, "source table full"))?;
+        // Level-triggered: each report is one read of the pipe (DESIGN.md
+        // §6); bytes left behind are reported again.
         let token = Token(signal_key.to_usize());
-        // Edge-triggered where the backend has it; the answer decides the mode
-        // of every connection registration.
-        let edge = match poller.register(signals.as_fd(), token, Interest::READABLE, Mode::Edge) {
-            Ok(()) => true,
-            Err(e) if e.kind() == ErrorKind::Unsupported => {
-                poller.register(signals.as_fd(), token, Interest::READABLE, Mode::Level)?;
-                false
-            }
-            Err(e) => return Err(e),
-        };
+        poller.register(signals.as_fd(), token, Interest::READABLE, Mode::Level)?;
+        // Edge-triggered connections where the backend has them.
+        let edge = P::SUPPORTS_EDGE;
         let mut server = Server {
             poller,
             edge,
@@ -589,7 +584,7 @@ impl<P: Poller> Server<P> {
     }
 
     fn on_signals(&mut self) {
-        let signals = match self.signals.drain() {
+        let signals = match self.signals.read_once() {
             Ok(s) => s,
             Err(e) => {
                 self.rt.error(Level::Alert, &format!("reading the signal pipe failed: {e}"));
