@@ -1,7 +1,7 @@
 //! The conformance suite: every behaviour of the crate's contract, written once as
 //! a generic function and instantiated for every backend compiled on this
 //! platform (`epoll::…` and `poll::…` on Linux, `kqueue::…` and `poll::…` on
-//! macOS and the BSDs).
+//! macOS and the BSDs, all three on Linux under `--cfg poller_libkqueue`).
 //!
 //! Timing: waits for an event that must come use a long deadline and return as
 //! soon as it arrives; bounds on elapsed time are generous (shared machines).
@@ -32,21 +32,14 @@ macro_rules! conformance {
         not_epoll: [$($not_epoll:ident),* $(,)?],
         poll: [$($poll:ident),* $(,)?] $(,)?
     ) => {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(poller_epoll)]
         mod epoll {
             $(#[test] fn $common() { super::$common::<poller::Epoll>() })*
             $(#[test] fn $edge() { super::$edge::<poller::Epoll>() })*
             $(#[test] fn $epoll() { super::$epoll::<poller::Epoll>() })*
         }
 
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly",
-        ))]
+        #[cfg(poller_kqueue)]
         mod kqueue {
             $(#[test] fn $common() { super::$common::<poller::Kqueue>() })*
             $(#[test] fn $edge() { super::$edge::<poller::Kqueue>() })*
@@ -123,16 +116,9 @@ conformance! {
 fn default_poller_is_the_platform_backend() {
     let want = if cfg!(poller_force_poll) {
         "poll"
-    } else if cfg!(any(target_os = "linux", target_os = "android")) {
+    } else if cfg!(poller_epoll) {
         "epoll"
-    } else if cfg!(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-        target_os = "dragonfly",
-    )) {
+    } else if cfg!(poller_kqueue) {
         "kqueue"
     } else {
         "poll"
@@ -331,14 +317,9 @@ fn writable_after_connect<P: Poller>() {
     sin.sin_family = libc::AF_INET as libc::sa_family_t;
     sin.sin_port = addr.port().to_be();
     sin.sin_addr = libc::in_addr { s_addr: u32::from(*addr.ip()).to_be() };
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-        target_os = "dragonfly",
-    ))]
+    // The kqueue systems are the BSD family, whose sockaddrs carry their length
+    // (not Linux, where libkqueue provides kqueue).
+    #[cfg(all(poller_kqueue, not(poller_libkqueue)))]
     {
         sin.sin_len = std::mem::size_of::<libc::sockaddr_in>() as u8;
     }
@@ -787,7 +768,7 @@ fn error_on_reset<P: Poller>() {
 }
 
 // Only instantiated where epoll exists.
-#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+#[cfg_attr(not(poller_epoll), allow(dead_code))]
 fn regular_file_is_unsupported_on_epoll<P: Poller>() {
     let (path, file) = temp_file::<P>();
     let mut p = new::<P>();
