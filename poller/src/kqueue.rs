@@ -24,6 +24,13 @@
 //! `reregister` may have applied part of it: both then delete what is left and
 //! the fd is not registered (the error says why, e.g. `BrokenPipe` for write
 //! interest on a pipe whose reader is gone).
+//!
+//! libkqueue, which runs this backend on Linux for testing, differs from the
+//! kernels where the tests say so: it fills `fflags` by reading `SO_ERROR`
+//! (which clears the error the next read should return), keeps the knotes of
+//! an fd closed without `deregister`, and drops the entries that do not fit
+//! its list (512 at most) when both filters of an fd fire, so with more than
+//! 256 such fds at once edges are lost.
 
 use std::fmt;
 use std::io;
@@ -781,7 +788,12 @@ mod tests {
         assert!(events.is_empty(), "deregistered: {:?}", tokens(&events));
     }
 
+    // libkqueue: "If a file descriptor outside of kqueue is closed, the
+    // internal kqueue state is not cleaned up" (BUGS.md:80 of the vendored
+    // source): the knote of the closed number survives, so the reregister
+    // this test makes fail succeeds there.
     #[test]
+    #[cfg_attr(poller_libkqueue, ignore = "libkqueue keeps the knotes of a closed fd (BUGS.md:80)")]
     fn failed_reregister_of_a_reused_fd_leaves_no_knote() {
         let (_a, b) = pair();
         let mut p = Kqueue::new().unwrap();
