@@ -206,8 +206,14 @@ impl Poller for Kqueue {
                 // `EV_ADD` on an existing knote does not change `EV_CLEAR`
                 // everywhere: re-create it when the mode changes.
                 (true, true) if old.mode != mode => &[sys::EV_DELETE, add_flags(mode)],
-                (true, true) => &[add_flags(mode)],
-                (false, false) => &[],
+                // An unchanged edge knote is added again, which makes the
+                // kernel re-evaluate it (as `EPOLL_CTL_MOD` does on epoll).
+                (true, true) if mode == Mode::Edge => &[add_flags(mode)],
+                // An unchanged level knote already reports whenever the fd is
+                // ready: nothing to change. (libkqueue even refuses `EV_ADD`
+                // on an existing level read or write knote, with whatever
+                // errno was left over.)
+                (true, true) | (false, false) => &[],
             };
             for &flags in ops {
                 if let Some(slot) = changes.get_mut(n) {

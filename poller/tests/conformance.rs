@@ -82,6 +82,7 @@ conformance! {
         no_event_after_deregister,
         reregister_changes_the_interest,
         reregister_changes_the_token,
+        reregister_keeping_a_level_filter_after_a_read_would_block,
         deregister_then_register_again,
         level_fires_again_until_drained,
         read_closed_on_peer_close,
@@ -495,6 +496,30 @@ fn reregister_changes_the_token<P: Poller>() {
     a.write_all(b"x").unwrap();
     let got = poll_once(&mut p, &mut events, Some(LONG));
     assert_eq!(got.iter().map(Event::token).collect::<Vec<_>>(), [Token(2)]);
+}
+
+/// Regression (found on libkqueue): a `reregister` that kept a level filter
+/// sent `EV_ADD` for it again, which libkqueue refuses with whatever errno was
+/// left over, here the `EAGAIN` of a read: the fd ended up unregistered.
+fn reregister_keeping_a_level_filter_after_a_read_would_block<P: Poller>() {
+    let (mut a, b) = pair();
+    let mut p = new::<P>();
+    let mut events = Events::with_capacity(8);
+    p.register(b.as_fd(), Token(1), Interest::READABLE, Mode::Level).unwrap();
+    let err = (&b).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+    // Write interest added, read kept.
+    p.reregister(b.as_fd(), Token(2), Interest::BOTH, Mode::Level).unwrap();
+    let ev = wait_for(&mut p, &mut events, Token(2), Event::is_writable);
+    assert!(!ev.is_readable(), "{ev:?}");
+    let err = (&b).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+    // Only the token changes.
+    p.reregister(b.as_fd(), Token(3), Interest::BOTH, Mode::Level).unwrap();
+    a.write_all(b"x").unwrap();
+    let ev = wait_for(&mut p, &mut events, Token(3), Event::is_readable);
+    assert!(ev.is_writable(), "{ev:?}");
+    assert_eq!(drain(&b), b"x");
 }
 
 fn deregister_then_register_again<P: Poller>() {
