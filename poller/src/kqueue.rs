@@ -30,7 +30,8 @@
 //! (which clears the error the next read should return), keeps the knotes of
 //! an fd closed without `deregister`, and drops the entries that do not fit
 //! its list (512 at most) when both filters of an fd fire, so with more than
-//! 256 such fds at once edges are lost.
+//! 256 such fds at once edges are lost. The order of changes below (write
+//! filter first) keeps its loss of `EPOLLRDHUP` from hiding `EV_EOF`.
 
 use std::fmt;
 use std::io;
@@ -549,9 +550,16 @@ fn change(fd: RawFd, filter: Filter, flags: Flags, fflags: u32) -> sys::kevent {
     kev
 }
 
-/// The read and write filters, each with whether `interest` wants it.
+/// The write and read filters, each with whether `interest` wants it.
+///
+/// Changes go in this order, write first. The kernels do not mind; libkqueue
+/// (kqueue emulated over epoll on Linux, which tests this backend there)
+/// rebuilds an fd's epoll mask from its read and write bits alone when a
+/// filter is added or deleted beside the other one, losing `EPOLLRDHUP`
+/// (`want = have_ev | ev`, src/linux/platform.c:1932 at f96608964f7d): only a
+/// read filter added last reports `EV_EOF` while data is still buffered.
 fn filters(interest: Interest) -> [(Filter, bool); 2] {
-    [(sys::EVFILT_READ, interest.is_readable()), (sys::EVFILT_WRITE, interest.is_writable())]
+    [(sys::EVFILT_WRITE, interest.is_writable()), (sys::EVFILT_READ, interest.is_readable())]
 }
 
 /// The flags that add a filter in `mode`.

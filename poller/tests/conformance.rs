@@ -89,6 +89,7 @@ conformance! {
         read_closed_on_shutdown_write_with_data_buffered,
         read_closed_on_tcp_shutdown_write_with_data_buffered,
         read_closed_when_pipe_writer_closes,
+        read_closed_with_both_interests_and_data_buffered,
         // libkqueue fills `fflags` with getsockopt(SO_ERROR), which clears the
         // error that the next read must return (src/linux/read.c:118).
         error_on_reset: "libkqueue clears SO_ERROR to report it (src/linux/read.c:118)",
@@ -122,6 +123,7 @@ conformance! {
         edge_does_not_fire_again_until_new_data,
         edge_writable_fires_once,
         reregister_switches_between_edge_and_level,
+        edge_read_closed_with_both_interests_and_data_buffered,
         // libkqueue takes as many epoll events as the list has entries, makes
         // two entries of each fd ready on both filters, and drops those past
         // the end (src/common/kevent.c:463, src/linux/platform.c:1116 and
@@ -817,6 +819,32 @@ fn read_closed_on_tcp_shutdown_write_with_data_buffered<P: Poller>() {
         }
     }
     assert_eq!(all, b"GET / HTTP/1.0\r\n\r\n");
+}
+
+/// Regression (found on libkqueue, where Berth kept such connections until
+/// their header timeout): the peer's data and FIN both arrived before an fd was
+/// registered for reading and writing, and the one report of it must say
+/// read-closed, or a caller that takes a short read as drained (as Berth
+/// does, in edge mode) waits for an edge that never comes.
+fn read_closed_with_both_interests_and_data_buffered<P: Poller>() {
+    read_closed_with_both_interests::<P>(Mode::Level);
+}
+
+fn edge_read_closed_with_both_interests_and_data_buffered<P: Poller>() {
+    read_closed_with_both_interests::<P>(Mode::Edge);
+}
+
+fn read_closed_with_both_interests<P: Poller>(mode: Mode) {
+    let (mut client, server) = tcp_pair();
+    client.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    // Let the FIN arrive before the registration.
+    thread::sleep(Duration::from_millis(20));
+    let mut p = new::<P>();
+    let mut events = Events::with_capacity(8);
+    p.register(server.as_fd(), Token(1), Interest::BOTH, mode).unwrap();
+    wait_for_half_close(&mut p, &mut events, Token(1));
+    assert_eq!(drain(&server), b"GET / HTTP/1.1\r\nHo");
 }
 
 fn read_closed_when_pipe_writer_closes<P: Poller>() {
