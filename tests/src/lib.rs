@@ -81,10 +81,19 @@ pub fn berth_bin() -> &'static Path {
 /// # fn main() {}
 /// ```
 /// Attributes (docs, `#[cfg]`) apply to the definition and every instance.
-
+///
+/// `libkqueue_differs("why")` before `fn` marks a test that the kqueue
+/// backend cannot pass over libkqueue (the kqueue API emulated over epoll,
+/// `--cfg poller_libkqueue`) because libkqueue differs from the kernels'
+/// kqueue: its `kqueue::` instance is ignored there, with why, and runs on
+/// macOS and the BSDs like every other.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($(#[$attr:meta])* fn $name:ident($backend:ident) $body:block)*) => {
+    ($(
+        $(#[$attr:meta])*
+        $(libkqueue_differs($why:literal))?
+        fn $name:ident($backend:ident) $body:block
+    )*) => {
         $(
             $(#[$attr])*
             fn $name($backend: &'static str) $body
@@ -105,6 +114,7 @@ macro_rules! backend_tests {
         mod kqueue {
             $(
                 $(#[$attr])*
+                $(#[cfg_attr(poller_libkqueue, ignore = $why)])?
                 #[test]
                 fn $name() {
                     super::$name("kqueue")
