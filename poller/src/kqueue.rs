@@ -204,12 +204,14 @@ impl Poller for Kqueue {
             let ops: &[Flags] = match (had, wanted) {
                 (true, false) => &[sys::EV_DELETE],
                 (false, true) => &[add_flags(mode)],
-                // `EV_ADD` on an existing knote does not change `EV_CLEAR`
-                // everywhere: re-create it when the mode changes.
-                (true, true) if old.mode != mode => &[sys::EV_DELETE, add_flags(mode)],
-                // An unchanged edge knote is added again, which makes the
-                // kernel re-evaluate it (as `EPOLL_CTL_MOD` does on epoll).
-                (true, true) if mode == Mode::Edge => &[add_flags(mode)],
+                // Re-created, not modified: `EV_ADD` on an existing knote does
+                // not change `EV_CLEAR` everywhere, and a new edge knote is
+                // reported at once if its fd is ready, which re-arms it (as
+                // `EPOLL_CTL_MOD` does) on every kqueue. The kernels also
+                // re-evaluate a knote modified by `EV_ADD`; libkqueue does not.
+                (true, true) if old.mode != mode || mode == Mode::Edge => {
+                    &[sys::EV_DELETE, add_flags(mode)]
+                }
                 // An unchanged level knote already reports whenever the fd is
                 // ready: nothing to change. (libkqueue even refuses `EV_ADD`
                 // on an existing level read or write knote, with whatever

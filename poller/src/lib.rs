@@ -32,6 +32,8 @@
 //! - [`reregister`](Poller::reregister) replaces token, interest and mode at once;
 //!   it and [`deregister`](Poller::deregister) fail with
 //!   [`ErrorKind::NotFound`](io::ErrorKind::NotFound) for an fd that is not registered.
+//!   A `reregister` in [`Mode::Edge`] re-arms: what is ready then is reported
+//!   by the next `poll` even if it was reported before (`EPOLL_CTL_MOD`).
 //! - After `deregister` returns, no event for that fd is ever delivered.
 //! - **Deregister before closing.** Closing a registered fd does not break the
 //!   poller: no error, no panic, other registrations keep working, and no event
@@ -443,6 +445,9 @@ pub trait Poller: Sized {
     ) -> io::Result<()>;
 
     /// Replaces the token, interest and mode of a registered `fd`.
+    ///
+    /// In [`Mode::Edge`] this re-arms the registration: readiness that is there
+    /// now is reported by the next `poll`, even if it was reported already.
     ///
     /// # Errors
     ///

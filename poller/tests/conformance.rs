@@ -124,6 +124,7 @@ conformance! {
         edge_writable_fires_once,
         reregister_switches_between_edge_and_level,
         edge_read_closed_with_both_interests_and_data_buffered,
+        reregister_rearms_a_ready_edge_registration,
         // libkqueue takes as many epoll events as the list has entries, makes
         // two entries of each fd ready on both filters, and drops those past
         // the end (src/common/kevent.c:463, src/linux/platform.c:1116 and
@@ -729,6 +730,29 @@ fn many_ready_edge_fds_with_both_interests_are_all_reported<P: Poller>() {
     for (_, b) in &pairs {
         assert_eq!(drain(b), b"!");
     }
+}
+
+/// Regression (found on libkqueue with Berth's reactor, which re-arms a
+/// connection whose reported readiness it did not use up): `reregister`
+/// re-arms an edge registration, so readiness already reported and still there
+/// is reported again (as `EPOLL_CTL_MOD` does). The kqueue backend re-added the
+/// unchanged knotes with `EV_ADD`, which the kernels re-evaluate but libkqueue
+/// does not: the fd was never reported again.
+fn reregister_rearms_a_ready_edge_registration<P: Poller>() {
+    let (mut a, b) = pair();
+    let mut p = new::<P>();
+    let mut events = Events::with_capacity(8);
+    p.register(b.as_fd(), Token(1), Interest::BOTH, Mode::Edge).unwrap();
+    a.write_all(b"x").unwrap();
+    wait_for(&mut p, &mut events, Token(1), Event::is_readable);
+    assert_quiet(&mut p, &mut events, "edge, already reported");
+    for round in 0..2 {
+        p.reregister(b.as_fd(), Token(2), Interest::BOTH, Mode::Edge).unwrap();
+        let ev = wait_for(&mut p, &mut events, Token(2), Event::is_readable);
+        assert!(ev.is_writable(), "round {round}: both directions re-armed: {ev:?}");
+        assert_quiet(&mut p, &mut events, "edge, reported again");
+    }
+    assert_eq!(drain(&b), b"x");
 }
 
 fn edge_is_unsupported_on_poll<P: Poller>() {
