@@ -57,8 +57,8 @@ impl Rig {
         std::fs::create_dir_all(dir.join("www")).unwrap_or_else(|e| panic!("mkdir: {e}"));
         std::fs::write(dir.join("www/a.txt"), "hello").unwrap_or_else(|e| panic!("write: {e}"));
         let text = "server { listen 127.0.0.1:1; root www; client_max_body_size 0; }";
-        let config = config::parse(text, &dir.join("berth.conf"))
-            .unwrap_or_else(|e| panic!("config: {e}"));
+        let config =
+            config::parse(text, &dir.join("berth.conf")).unwrap_or_else(|e| panic!("config: {e}"));
         let site = Rc::new(Site::new(config));
         let log = Log::open(None, &config::LogTarget::Off).unwrap_or_else(|e| panic!("log: {e}"));
         let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
@@ -156,7 +156,12 @@ impl Handler for Later {
         };
         Ok(Some(r))
     }
-    fn stream(&mut self, _: &mut Cx<'_>, out: &mut Vec<u8>, room: usize) -> Result<StreamStep, HttpError> {
+    fn stream(
+        &mut self,
+        _: &mut Cx<'_>,
+        out: &mut Vec<u8>,
+        room: usize,
+    ) -> Result<StreamStep, HttpError> {
         let mut s = self.state.borrow_mut();
         s.stream_calls += 1;
         if s.chunks.is_empty() {
@@ -221,7 +226,10 @@ fn handler_answers_later() {
     state.borrow_mut().ready = true;
     rig.drive();
     let got = rig.received();
-    assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("Content-Length: 0\r\n"), "{got}");
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("Content-Length: 0\r\n"),
+        "{got}"
+    );
     assert!(state.borrow().finished, "the handler is finished once its reply is queued");
     assert!(rig.conn.is_idle());
 }
@@ -231,7 +239,8 @@ fn sink_that_pushes_back_stops_reading_and_loses_nothing() {
     let mut rig = Rig::new("pushback");
     let state = later(&mut rig, LaterState { ready: true, per_call: 0, ..LaterState::default() });
     let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    let mut req = format!("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut req = format!("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len())
+        .into_bytes();
     req.extend_from_slice(&body);
     rig.send(&req);
     rig.drive();
@@ -250,7 +259,10 @@ fn sink_that_pushes_back_stops_reading_and_loses_nothing() {
     assert!(state.borrow().body_ended, "the body ends once the sink takes it");
     assert_eq!(state.borrow().body, body, "every byte, in order");
     let got = rig.received();
-    assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("Content-Length: 5000\r\n"), "{got}");
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("Content-Length: 5000\r\n"),
+        "{got}"
+    );
 }
 
 #[test]
@@ -297,7 +309,10 @@ fn streamed_reply_is_chunked_for_http11_and_close_delimited_for_http10() {
 fn output_that_blocks_stops_pulling_the_stream() {
     let mut rig = Rig::new("blocks");
     let chunks = vec![vec![b'x'; 64 * 1024]; 256];
-    let state = later(&mut rig, LaterState { ready: true, streamed: true, chunks, ..LaterState::default() });
+    let state = later(
+        &mut rig,
+        LaterState { ready: true, streamed: true, chunks, ..LaterState::default() },
+    );
     rig.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
     // The client reads nothing: the socket's buffers fill, writes stop
     // making progress, and the handler is no longer asked for more.
