@@ -312,13 +312,7 @@ cfg_if::cfg_if! {
                 Ok(unsafe { OwnedFd::from_raw_fd(fd) })
             }
         }
-    } else if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-    ))] {
+    } else if #[cfg(target_vendor = "apple")] {
         mod sys {
             use super::*;
             use crate::fd::{set_cloexec, set_nonblocking};

@@ -52,11 +52,7 @@ cfg_if::cfg_if! {
             }
         }
     } else if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
+        target_vendor = "apple",
         target_os = "freebsd",
         target_os = "openbsd",
     ))] {

@@ -88,13 +88,7 @@ fn rlim_to_u64(value: libc::rlim_t) -> u64 {
 }
 
 cfg_if::cfg_if! {
-    if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-    ))] {
+    if #[cfg(target_vendor = "apple")] {
         mod sys {
             /// `OPEN_MAX` from `<sys/syslimits.h>` (not exported by libc).
             const OPEN_MAX: libc::rlim_t = 10240;

@@ -177,13 +177,7 @@ cfg_if::cfg_if! {
                 }
             }
         }
-    } else if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-    ))] {
+    } else if #[cfg(target_vendor = "apple")] {
         mod sys {
             use super::*;
 
@@ -235,15 +229,7 @@ cfg_if::cfg_if! {
 /// The BSD `sendfile`s return -1 with `EAGAIN`, `EINTR` or `EBUSY` after
 /// sending part of the range, and report that part in `sent`: bytes sent
 /// count as success. `None` means "interrupted before sending: call again".
-#[cfg(any(
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-))]
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_vendor = "apple"))]
 fn partial_result(rc: libc::c_int, sent: libc::off_t) -> Option<io::Result<usize>> {
     let sent = usize::try_from(sent).unwrap_or(0);
     if rc == 0 {

@@ -426,11 +426,7 @@ cfg_if::cfg_if! {
     } else if #[cfg(any(target_os = "android", target_os = "openbsd", target_os = "netbsd"))] {
         use libc::__errno as errno_location;
     } else if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
+        target_vendor = "apple",
         target_os = "freebsd",
     ))] {
         use libc::__error as errno_location;

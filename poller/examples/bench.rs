@@ -104,16 +104,9 @@ type Run = fn(usize, Duration) -> io::Result<f64>;
 /// The backends of this platform, the native one first.
 fn backends() -> Vec<(&'static str, Run)> {
     vec![
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(poller_epoll)]
         (<poller::Epoll as Poller>::NAME, ping_pong::<poller::Epoll> as Run),
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly",
-        ))]
+        #[cfg(poller_kqueue)]
         (<poller::Kqueue as Poller>::NAME, ping_pong::<poller::Kqueue> as Run),
         (<poller::Poll as Poller>::NAME, ping_pong::<poller::Poll> as Run),
     ]

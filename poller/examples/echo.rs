@@ -37,16 +37,9 @@ fn main() -> ExitCode {
     };
     let result = match backend {
         "default" => serve::<poller::DefaultPoller>(addr),
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(poller_epoll)]
         "epoll" => serve::<poller::Epoll>(addr),
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly",
-        ))]
+        #[cfg(poller_kqueue)]
         "kqueue" => serve::<poller::Kqueue>(addr),
         "poll" => serve::<poller::Poll>(addr),
         other => {

@@ -1,4 +1,5 @@
-//! The kqueue(2) backend (macOS, iOS, FreeBSD, OpenBSD, NetBSD, DragonFly).
+//! The kqueue(2) backend (macOS and Apple's other systems, FreeBSD, OpenBSD,
+//! NetBSD, DragonFly; on Linux over libkqueue under `--cfg poller_libkqueue`).
 //!
 //! kqueue watches (ident, filter) pairs, so one registration is up to two knotes:
 //! `EVFILT_READ` and `EVFILT_WRITE`. An fd -> slot table remembers what each fd
@@ -23,6 +24,14 @@
 //! `reregister` may have applied part of it: both then delete what is left and
 //! the fd is not registered (the error says why, e.g. `BrokenPipe` for write
 //! interest on a pipe whose reader is gone).
+//!
+//! libkqueue, which runs this backend on Linux for testing, differs from the
+//! kernels where the tests say so: it fills `fflags` by reading `SO_ERROR`
+//! (which clears the error the next read should return), keeps the knotes of
+//! an fd closed without `deregister`, and drops the entries that do not fit
+//! its list (512 at most) when both filters of an fd fire, so with more than
+//! 256 such fds at once edges are lost. The order of changes below (write
+//! filter first) keeps its loss of `EPOLLRDHUP` from hiding `EV_EOF`.
 
 use std::fmt;
 use std::io;
@@ -33,6 +42,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Event, Events, Interest, Mode, Poller, Token, Wake, Waker};
+
+// The kqueue API: the kernel's, as `libc` declares it, or on Linux under
+// `--cfg poller_libkqueue` libkqueue's (the same names and FreeBSD's layout).
+cfg_if::cfg_if! {
+    if #[cfg(poller_libkqueue)] {
+        use crate::libkqueue as sys;
+    } else {
+        use libc as sys;
+    }
+}
 
 // Whether `EV_RECEIPT` can be relied on to get each change's result back.
 // FreeBSD (8.1+), DragonFly and macOS document it. NetBSD before 10 has no such
@@ -60,7 +79,8 @@ cfg_if::cfg_if! {
     }
 }
 
-/// The kqueue(2) backend: macOS, iOS and the BSDs.
+/// The kqueue(2) backend: macOS, iOS and the BSDs (and Linux over libkqueue,
+/// for testing, under `--cfg poller_libkqueue`).
 ///
 /// Level mode is plain kqueue, edge mode is `EV_CLEAR`. See the crate docs for the
 /// contract.
@@ -70,12 +90,12 @@ pub struct Kqueue {
     /// The raw event list handed to `kevent`: two entries per `Events` slot
     /// (an fd's read and write filters come back as two), grown to the largest
     /// capacity seen and never shrunk.
-    buf: Vec<libc::kevent>,
+    buf: Vec<sys::kevent>,
     /// Raw entries of the last `kevent` for fds that did not fit in `Events`.
     /// The kernel has handed them over (an `EV_CLEAR` edge is not reported
     /// again), so the next `poll` delivers them first. Never longer than `buf`,
     /// and reserved with it: pushing to it never allocates.
-    pending: Vec<libc::kevent>,
+    pending: Vec<sys::kevent>,
     /// fd number -> what it is registered for.
     slots: Vec<Slot>,
     /// Counts `poll` calls, to tell which slots already have an event this call.
@@ -111,7 +131,7 @@ impl Poller for Kqueue {
 
     fn new() -> io::Result<Kqueue> {
         // SAFETY: kqueue takes no arguments.
-        let fd = syscall!(unsafe { libc::kqueue() })?;
+        let fd = syscall!(unsafe { sys::kqueue() })?;
         // SAFETY: kqueue returned a new fd that nothing else owns.
         let kq = unsafe { OwnedFd::from_raw_fd(fd) };
         // Not every kqueue system has kqueue1(O_CLOEXEC); set it right away.
@@ -182,13 +202,21 @@ impl Poller for Kqueue {
         let old_filters = filters(old.interest);
         for ((filter, wanted), (_, had)) in filters(interest).into_iter().zip(old_filters) {
             let ops: &[Flags] = match (had, wanted) {
-                (true, false) => &[libc::EV_DELETE],
+                (true, false) => &[sys::EV_DELETE],
                 (false, true) => &[add_flags(mode)],
-                // `EV_ADD` on an existing knote does not change `EV_CLEAR`
-                // everywhere: re-create it when the mode changes.
-                (true, true) if old.mode != mode => &[libc::EV_DELETE, add_flags(mode)],
-                (true, true) => &[add_flags(mode)],
-                (false, false) => &[],
+                // Re-created, not modified: `EV_ADD` on an existing knote does
+                // not change `EV_CLEAR` everywhere, and a new edge knote is
+                // reported at once if its fd is ready, which re-arms it (as
+                // `EPOLL_CTL_MOD` does) on every kqueue. The kernels also
+                // re-evaluate a knote modified by `EV_ADD`; libkqueue does not.
+                (true, true) if old.mode != mode || mode == Mode::Edge => {
+                    &[sys::EV_DELETE, add_flags(mode)]
+                }
+                // An unchanged level knote already reports whenever the fd is
+                // ready: nothing to change. (libkqueue even refuses `EV_ADD`
+                // on an existing level read or write knote, with whatever
+                // errno was left over.)
+                (true, true) | (false, false) => &[],
             };
             for &flags in ops {
                 if let Some(slot) = changes.get_mut(n) {
@@ -231,7 +259,7 @@ impl Poller for Kqueue {
         for (filter, had) in filters(old.interest) {
             if had {
                 if let Some(slot) = changes.get_mut(n) {
-                    *slot = change(fd, filter, libc::EV_DELETE, 0);
+                    *slot = change(fd, filter, sys::EV_DELETE, 0);
                     n += 1;
                 }
             }
@@ -284,7 +312,7 @@ impl Poller for Kqueue {
             // SAFETY: `buf` is valid for writes of `max` kevents and `ts_ptr` is
             // null or points to `ts`, both alive across the call; no changes.
             let n = syscall!(unsafe {
-                libc::kevent(kq, ptr::null(), 0, buf.as_mut_ptr(), max, ts_ptr)
+                sys::kevent(kq, ptr::null(), 0, buf.as_mut_ptr(), max, ts_ptr)
             })?;
             Ok(usize::try_from(n).unwrap_or(0))
         })?;
@@ -333,8 +361,8 @@ impl Kqueue {
     /// can be reported once more, which a caller that reads until `WouldBlock`
     /// does not notice. kqueue has no side-effect-free query.
     fn knote_exists(&self, fd: RawFd, interest: Interest) -> io::Result<bool> {
-        let filter = if interest.is_readable() { libc::EVFILT_READ } else { libc::EVFILT_WRITE };
-        match self.apply(&mut [change(fd, filter, libc::EV_ENABLE, 0)]) {
+        let filter = if interest.is_readable() { sys::EVFILT_READ } else { sys::EVFILT_WRITE };
+        match self.apply(&mut [change(fd, filter, sys::EV_ENABLE, 0)]) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(e),
@@ -344,8 +372,8 @@ impl Kqueue {
     /// Deletes both of `fd`'s filters, whichever exist (undoing a failed change).
     fn delete_all(&self, fd: RawFd) {
         let mut undo = [
-            change(fd, libc::EVFILT_READ, libc::EV_DELETE, 0),
-            change(fd, libc::EVFILT_WRITE, libc::EV_DELETE, 0),
+            change(fd, sys::EVFILT_READ, sys::EV_DELETE, 0),
+            change(fd, sys::EVFILT_WRITE, sys::EV_DELETE, 0),
         ];
         // Best effort on an error path: a filter that was never added is ENOENT,
         // and the caller reports the error that brought it here.
@@ -360,7 +388,7 @@ impl Kqueue {
     /// would give) and undoing the change keeps the table true on both, instead
     /// of a write registration that never reports and whose `EV_DELETE` later
     /// fails with `ENOENT`.
-    fn apply(&self, changes: &mut [libc::kevent]) -> io::Result<()> {
+    fn apply(&self, changes: &mut [sys::kevent]) -> io::Result<()> {
         self.apply_ignoring(changes, None)
     }
 
@@ -376,7 +404,7 @@ impl Kqueue {
     /// already, so it is not retried (an `EV_DELETE` would fail the second time).
     fn apply_ignoring(
         &self,
-        changes: &mut [libc::kevent],
+        changes: &mut [sys::kevent],
         ignored: Option<libc::c_int>,
     ) -> io::Result<()> {
         let kq = self.kq.as_raw_fd();
@@ -394,19 +422,19 @@ impl Kqueue {
                 return Ok(());
             }
             for kev in changes.iter_mut() {
-                kev.flags |= libc::EV_RECEIPT;
+                kev.flags |= sys::EV_RECEIPT;
             }
             let n = Count::try_from(changes.len()).unwrap_or(0);
             let ptr = changes.as_mut_ptr();
             // SAFETY: `changes` is valid for reads and writes of `n` kevents (it
             // is both the change list and, with EV_RECEIPT, the result list);
             // `zero` outlives the call; `kq` is our open kqueue.
-            if let Err(e) = syscall!(unsafe { libc::kevent(kq, ptr, n, ptr, n, &zero) }) {
+            if let Err(e) = syscall!(unsafe { sys::kevent(kq, ptr, n, ptr, n, &zero) }) {
                 keep(e);
             }
             for kev in changes.iter() {
                 let errno = kev.data as libc::c_int;
-                if kev.flags & libc::EV_ERROR != 0 && errno != 0 {
+                if kev.flags & sys::EV_ERROR != 0 && errno != 0 {
                     keep(io::Error::from_raw_os_error(errno));
                 }
             }
@@ -414,7 +442,7 @@ impl Kqueue {
             for kev in changes.iter() {
                 // SAFETY: `kev` is valid for reads of one kevent for the call; no
                 // event list; `zero` outlives the call; `kq` is our open kqueue.
-                let res = syscall!(unsafe { libc::kevent(kq, kev, 1, ptr::null_mut(), 0, &zero) });
+                let res = syscall!(unsafe { sys::kevent(kq, kev, 1, ptr::null_mut(), 0, &zero) });
                 if let Err(e) = res {
                     keep(e);
                 }
@@ -461,14 +489,14 @@ enum Fate {
 /// (`from_pending`) whose fd was registered, reregistered or deregistered
 /// since. The waker's event is `readable`; a pipe waker is drained here.
 fn deliver(
-    raw: &libc::kevent,
+    raw: &sys::kevent,
     from_pending: bool,
     slots: &mut [Slot],
     seq: u64,
     waker: Option<(&notify::Notify, Token)>,
     events: &mut Events,
 ) -> Fate {
-    if raw.flags & libc::EV_ERROR != 0 {
+    if raw.flags & sys::EV_ERROR != 0 {
         return Fate::Dropped;
     }
     if let Some((notify, token)) = waker {
@@ -485,7 +513,7 @@ fn deliver(
             return Fate::Delivered;
         }
     }
-    if raw.filter != libc::EVFILT_READ && raw.filter != libc::EVFILT_WRITE {
+    if raw.filter != sys::EVFILT_READ && raw.filter != sys::EVFILT_WRITE {
         return Fate::Dropped;
     }
     let Ok(fd) = RawFd::try_from(raw.ident) else { return Fate::Dropped };
@@ -513,10 +541,10 @@ fn deliver(
 }
 
 /// A kevent for `fd`'s `filter` (zeroed first: the structs differ in extra fields).
-fn change(fd: RawFd, filter: Filter, flags: Flags, fflags: u32) -> libc::kevent {
+fn change(fd: RawFd, filter: Filter, flags: Flags, fflags: u32) -> sys::kevent {
     // SAFETY: kevent is a plain C struct of integers and a pointer, for which all
     // zero bytes (a null `udata`) is a valid value.
-    let mut kev: libc::kevent = unsafe { mem::zeroed() };
+    let mut kev: sys::kevent = unsafe { mem::zeroed() };
     kev.ident = usize::try_from(fd).unwrap_or(0) as _;
     kev.filter = filter;
     kev.flags = flags;
@@ -524,16 +552,23 @@ fn change(fd: RawFd, filter: Filter, flags: Flags, fflags: u32) -> libc::kevent 
     kev
 }
 
-/// The read and write filters, each with whether `interest` wants it.
+/// The write and read filters, each with whether `interest` wants it.
+///
+/// Changes go in this order, write first. The kernels do not mind; libkqueue
+/// (kqueue emulated over epoll on Linux, which tests this backend there)
+/// rebuilds an fd's epoll mask from its read and write bits alone when a
+/// filter is added or deleted beside the other one, losing `EPOLLRDHUP`
+/// (`want = have_ev | ev`, src/linux/platform.c:1932 at f96608964f7d): only a
+/// read filter added last reports `EV_EOF` while data is still buffered.
 fn filters(interest: Interest) -> [(Filter, bool); 2] {
-    [(libc::EVFILT_READ, interest.is_readable()), (libc::EVFILT_WRITE, interest.is_writable())]
+    [(sys::EVFILT_WRITE, interest.is_writable()), (sys::EVFILT_READ, interest.is_readable())]
 }
 
 /// The flags that add a filter in `mode`.
 fn add_flags(mode: Mode) -> Flags {
     match mode {
-        Mode::Level => libc::EV_ADD,
-        Mode::Edge => libc::EV_ADD | libc::EV_CLEAR,
+        Mode::Level => sys::EV_ADD,
+        Mode::Edge => sys::EV_ADD | sys::EV_CLEAR,
     }
 }
 
@@ -549,15 +584,15 @@ fn timespec(ms: libc::c_int) -> Option<libc::timespec> {
 }
 
 /// The event for one raw kevent of a registered fd.
-fn event(token: Token, raw: &libc::kevent) -> Event {
+fn event(token: Token, raw: &sys::kevent) -> Event {
     let mut event = Event::new(token);
-    let eof = raw.flags & libc::EV_EOF != 0;
-    if raw.filter == libc::EVFILT_READ {
+    let eof = raw.flags & sys::EV_EOF != 0;
+    if raw.filter == sys::EVFILT_READ {
         // EV_EOF on the read filter: the peer is done sending; `data` bytes may
         // still be buffered, and reading them (then 0) does not block.
         event.readable = true;
         event.read_closed = eof;
-    } else if raw.filter == libc::EVFILT_WRITE {
+    } else if raw.filter == sys::EVFILT_WRITE {
         event.writable = true;
     }
     // With EV_EOF, `fflags` holds the socket's pending errno (e.g. ECONNRESET).
@@ -588,13 +623,13 @@ cfg_if::cfg_if! {
                 /// Creates the pipe and adds its read end to `kq`.
                 pub(super) fn new(kq: &Kqueue) -> io::Result<Notify> {
                     let pipe = Pipe::new()?;
-                    kq.apply(&mut [change(pipe.read_fd(), libc::EVFILT_READ, libc::EV_ADD, 0)])?;
+                    kq.apply(&mut [change(pipe.read_fd(), sys::EVFILT_READ, sys::EV_ADD, 0)])?;
                     Ok(Notify { pipe })
                 }
 
                 /// Whether `raw` is the read end's event.
-                pub(super) fn is_ours(&self, raw: &libc::kevent) -> bool {
-                    raw.filter == libc::EVFILT_READ
+                pub(super) fn is_ours(&self, raw: &sys::kevent) -> bool {
+                    raw.filter == sys::EVFILT_READ
                         && RawFd::try_from(raw.ident).ok() == Some(self.pipe.read_fd())
                 }
 
@@ -630,15 +665,15 @@ cfg_if::cfg_if! {
             impl Notify {
                 /// Adds the knote to `kq`.
                 pub(super) fn new(kq: &Kqueue) -> io::Result<Notify> {
-                    let mut add = change(0, libc::EVFILT_USER, libc::EV_ADD | libc::EV_CLEAR, 0);
+                    let mut add = change(0, sys::EVFILT_USER, sys::EV_ADD | sys::EV_CLEAR, 0);
                     add.ident = WAKER_IDENT as _;
                     kq.apply(&mut [add])?;
                     Ok(Notify { kq: kq.kq.clone() })
                 }
 
                 /// Whether `raw` is the knote's event.
-                pub(super) fn is_ours(&self, raw: &libc::kevent) -> bool {
-                    raw.filter == libc::EVFILT_USER && raw.ident == WAKER_IDENT as _
+                pub(super) fn is_ours(&self, raw: &sys::kevent) -> bool {
+                    raw.filter == sys::EVFILT_USER && raw.ident == WAKER_IDENT as _
                 }
 
                 /// Nothing to do: `EV_CLEAR` reset the knote when it was reported.
@@ -649,14 +684,14 @@ cfg_if::cfg_if! {
 
             impl Wake for Notify {
                 fn wake(&self) -> io::Result<()> {
-                    let mut trigger = change(0, libc::EVFILT_USER, 0, libc::NOTE_TRIGGER);
+                    let mut trigger = change(0, sys::EVFILT_USER, 0, sys::NOTE_TRIGGER);
                     trigger.ident = WAKER_IDENT as _;
                     // EINTR: the trigger was applied; triggering twice is one wake.
                     crate::retry_on_eintr(|| {
                         // SAFETY: `trigger` is valid for reads of one kevent for the
                         // call; no event list; `kq` is kept open by the Arc.
                         syscall!(unsafe {
-                            libc::kevent(self.kq.as_raw_fd(), &trigger, 1, ptr::null_mut(), 0, ptr::null())
+                            sys::kevent(self.kq.as_raw_fd(), &trigger, 1, ptr::null_mut(), 0, ptr::null())
                         })
                     })?;
                     Ok(())
@@ -689,13 +724,13 @@ mod tests {
 
     #[test]
     fn read_and_write_filters_merge_into_one_event() {
-        let mut kev = change(7, libc::EVFILT_READ, 0, 0);
+        let mut kev = change(7, sys::EVFILT_READ, 0, 0);
         let mut slots = vec![Slot::default(); 8];
         slots[7].reg =
             Some(Registration { token: Token(1), interest: Interest::BOTH, mode: Mode::Level });
         let mut events = Events::with_capacity(1);
         assert!(matches!(deliver(&kev, false, &mut slots, 1, None, &mut events), Fate::Delivered));
-        kev.filter = libc::EVFILT_WRITE;
+        kev.filter = sys::EVFILT_WRITE;
         assert!(matches!(deliver(&kev, false, &mut slots, 1, None, &mut events), Fate::Delivered));
         let got: Vec<Event> = events.iter().copied().collect();
         assert_eq!(got.len(), 1, "{got:?}");
@@ -708,10 +743,10 @@ mod tests {
         slots[3].reg =
             Some(Registration { token: Token(1), interest: Interest::READABLE, mode: Mode::Level });
         let mut events = Events::with_capacity(4);
-        let mut failed = change(3, libc::EVFILT_READ, libc::EV_ERROR, 0);
+        let mut failed = change(3, sys::EVFILT_READ, sys::EV_ERROR, 0);
         failed.data = libc::EBADF as _;
         assert!(matches!(deliver(&failed, false, &mut slots, 1, None, &mut events), Fate::Dropped));
-        let unknown = change(5, libc::EVFILT_READ, 0, 0);
+        let unknown = change(5, sys::EVFILT_READ, 0, 0);
         assert!(matches!(
             deliver(&unknown, false, &mut slots, 1, None, &mut events),
             Fate::Dropped
@@ -721,10 +756,10 @@ mod tests {
 
     #[test]
     fn eof_with_an_errno_is_an_error() {
-        let reset = change(3, libc::EVFILT_READ, libc::EV_EOF, libc::ECONNRESET as u32);
+        let reset = change(3, sys::EVFILT_READ, sys::EV_EOF, libc::ECONNRESET as u32);
         let ev = event(Token(1), &reset);
         assert!(ev.is_readable() && ev.is_read_closed() && ev.is_error(), "{ev:?}");
-        let fin = change(3, libc::EVFILT_READ, libc::EV_EOF, 0);
+        let fin = change(3, sys::EVFILT_READ, sys::EV_EOF, 0);
         let ev = event(Token(1), &fin);
         assert!(ev.is_read_closed() && !ev.is_error(), "{ev:?}");
     }
@@ -769,7 +804,12 @@ mod tests {
         assert!(events.is_empty(), "deregistered: {:?}", tokens(&events));
     }
 
+    // libkqueue: "If a file descriptor outside of kqueue is closed, the
+    // internal kqueue state is not cleaned up" (BUGS.md:80 of the vendored
+    // source): the knote of the closed number survives, so the reregister
+    // this test makes fail succeeds there.
     #[test]
+    #[cfg_attr(poller_libkqueue, ignore = "libkqueue keeps the knotes of a closed fd (BUGS.md:80)")]
     fn failed_reregister_of_a_reused_fd_leaves_no_knote() {
         let (_a, b) = pair();
         let mut p = Kqueue::new().unwrap();

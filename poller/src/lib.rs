@@ -5,11 +5,20 @@
 //! futures: it is the bottom layer an event loop is built on (like `mio` or
 //! `polling`), with one written contract that every backend is tested against.
 //!
-//! Backends: `Epoll` (Linux, Android), `Kqueue` (macOS, iOS, FreeBSD,
-//! OpenBSD, NetBSD, DragonFly) and [`Poll`] (every Unix). [`DefaultPoller`] is
-//! the best one for the target; building with `--cfg poller_force_poll` makes
-//! it [`Poll`]. Every backend compiled for a target can be named, so a program
-//! can pick one at run time and stay statically dispatched (`fn run<P: Poller>()`).
+//! Backends: `Epoll` (Linux, Android), `Kqueue` (macOS and Apple's other
+//! systems, FreeBSD, OpenBSD, NetBSD, DragonFly) and [`Poll`] (every Unix).
+//! [`DefaultPoller`] is the best one for the target; building with
+//! `--cfg poller_force_poll` makes it [`Poll`]. Every backend compiled for a
+//! target can be named, so a program can pick one at run time and stay
+//! statically dispatched (`fn run<P: Poller>()`).
+//!
+//! To test the kqueue backend on Linux, `--cfg poller_libkqueue` compiles
+//! `Kqueue` there too, over libkqueue (the kqueue API emulated over epoll),
+//! linked statically from `$LIBKQUEUE_PREFIX/lib/libkqueue.a`; `DefaultPoller`
+//! stays `Epoll`. It is a test device: a normal build neither needs nor links
+//! libkqueue. The build script, which holds the one list of kqueue systems,
+//! sets `poller_epoll` and `poller_kqueue` for the backends compiled, and passes
+//! them to dependents' build scripts as `DEP_POLLER_CFGS`.
 //!
 //! # The contract
 //!
@@ -23,6 +32,8 @@
 //! - [`reregister`](Poller::reregister) replaces token, interest and mode at once;
 //!   it and [`deregister`](Poller::deregister) fail with
 //!   [`ErrorKind::NotFound`](io::ErrorKind::NotFound) for an fd that is not registered.
+//!   A `reregister` in [`Mode::Edge`] re-arms: what is ready then is reported
+//!   by the next `poll` even if it was reported before (`EPOLL_CTL_MOD`).
 //! - After `deregister` returns, no event for that fd is ever delivered.
 //! - **Deregister before closing.** Closing a registered fd does not break the
 //!   poller: no error, no panic, other registrations keep working, and no event
@@ -134,26 +145,19 @@ macro_rules! syscall {
     }};
 }
 
-cfg_if::cfg_if! {
-    if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        mod epoll;
-        pub use epoll::Epoll;
-    }
-}
+// `poller_epoll` and `poller_kqueue` say which backends this target has; the
+// build script sets them (it holds the one list of kqueue systems).
+#[cfg(poller_epoll)]
+mod epoll;
+#[cfg(poller_epoll)]
+pub use epoll::Epoll;
 
-cfg_if::cfg_if! {
-    if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-        target_os = "dragonfly",
-    ))] {
-        mod kqueue;
-        pub use kqueue::Kqueue;
-    }
-}
+#[cfg(poller_kqueue)]
+mod kqueue;
+#[cfg(poller_kqueue)]
+pub use kqueue::Kqueue;
+#[cfg(poller_libkqueue)]
+mod libkqueue;
 
 #[cfg(unix)]
 mod pipe;
@@ -166,17 +170,10 @@ cfg_if::cfg_if! {
     if #[cfg(all(unix, poller_force_poll))] {
         /// The backend for this target: [`Poll`] (forced by `--cfg poller_force_poll`).
         pub type DefaultPoller = Poll;
-    } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
+    } else if #[cfg(poller_epoll)] {
         /// The backend for this target: [`Epoll`].
         pub type DefaultPoller = Epoll;
-    } else if #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-        target_os = "dragonfly",
-    ))] {
+    } else if #[cfg(poller_kqueue)] {
         /// The backend for this target: [`Kqueue`].
         pub type DefaultPoller = Kqueue;
     } else if #[cfg(unix)] {
@@ -287,17 +284,7 @@ impl Event {
     }
 
     /// Adds the readiness of `other` (same fd, another kqueue filter) to this event.
-    #[cfg_attr(
-        not(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly",
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(poller_kqueue), allow(dead_code))]
     pub(crate) fn merge(&mut self, other: Event) {
         self.readable |= other.readable;
         self.writable |= other.writable;
@@ -359,17 +346,7 @@ impl Events {
     }
 
     /// The event at `index` of this `poll`, to merge another filter's readiness into.
-    #[cfg_attr(
-        not(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly",
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(poller_kqueue), allow(dead_code))]
     pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Event> {
         self.list.get_mut(index)
     }
@@ -469,6 +446,9 @@ pub trait Poller: Sized {
 
     /// Replaces the token, interest and mode of a registered `fd`.
     ///
+    /// In [`Mode::Edge`] this re-arms the registration: readiness that is there
+    /// now is reported by the next `poll`, even if it was reported already.
+    ///
     /// # Errors
     ///
     /// `NotFound` if `fd` is not registered; `Unsupported` for [`Mode::Edge`] on a
@@ -525,7 +505,6 @@ pub(crate) fn not_registered() -> io::Error {
 }
 
 /// The error of an fd number that cannot index the fd tables.
-#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
 pub(crate) fn bad_fd() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "fd is negative")
 }

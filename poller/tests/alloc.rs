@@ -64,20 +64,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(poller_epoll)]
 #[test]
 fn epoll_poll_allocates_nothing() {
     poll_allocates_nothing::<poller::Epoll>();
 }
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly",
-))]
+#[cfg(poller_kqueue)]
 #[test]
 fn kqueue_poll_allocates_nothing() {
     poll_allocates_nothing::<poller::Kqueue>();

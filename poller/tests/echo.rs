@@ -160,20 +160,13 @@ impl LingerZero for TcpStream {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(poller_epoll)]
 #[test]
 fn echo_example_on_epoll() {
     echoes_for("epoll");
 }
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly",
-))]
+#[cfg(poller_kqueue)]
 #[test]
 fn echo_example_on_kqueue() {
     echoes_for("kqueue");

@@ -37,18 +37,14 @@ fn main() -> ExitCode {
     }
     let result = match choice {
         PollerChoice::Default => server::serve::<poller::DefaultPoller>(config),
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(poller_epoll)]
         PollerChoice::Epoll => server::serve::<poller::Epoll>(config),
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly"
-        ))]
+        #[cfg(poller_kqueue)]
         PollerChoice::Kqueue => server::serve::<poller::Kqueue>(config),
         PollerChoice::Poll => server::serve::<poller::Poll>(config),
+        // Only where some backend is not compiled (all are under
+        // `--cfg poller_libkqueue` on Linux).
+        #[cfg(not(all(poller_epoll, poller_kqueue)))]
         other => {
             eprintln!("berth: poller \"{}\" is not available on this platform", other.name());
             return ExitCode::from(2);

@@ -66,9 +66,10 @@ pub fn berth_bin() -> &'static Path {
 }
 
 /// Defines each test once as `fn name(backend: &'static str)` and
-/// instantiates it as a `#[test]` per poller backend of this platform:
-/// `epoll::name` (Linux, Android), `kqueue::name` (macOS and the BSDs) and
-/// `poll::name` (everywhere).
+/// instantiates it as a `#[test]` per poller backend the `berth` binary is
+/// built with: `epoll::name` (Linux, Android), `kqueue::name` (macOS and the
+/// BSDs, and Linux under `--cfg poller_libkqueue`) and `poll::name`
+/// (everywhere). The build script takes the list from `poller`'s.
 ///
 /// ```
 /// tests::backend_tests! {
@@ -80,15 +81,25 @@ pub fn berth_bin() -> &'static Path {
 /// # fn main() {}
 /// ```
 /// Attributes (docs, `#[cfg]`) apply to the definition and every instance.
+///
+/// `libkqueue_differs("why")` before `fn` marks a test that the kqueue
+/// backend cannot pass over libkqueue (the kqueue API emulated over epoll,
+/// `--cfg poller_libkqueue`) because libkqueue differs from the kernels'
+/// kqueue: its `kqueue::` instance is ignored there, with why, and runs on
+/// macOS and the BSDs like every other.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($(#[$attr:meta])* fn $name:ident($backend:ident) $body:block)*) => {
+    ($(
+        $(#[$attr:meta])*
+        $(libkqueue_differs($why:literal))?
+        fn $name:ident($backend:ident) $body:block
+    )*) => {
         $(
             $(#[$attr])*
             fn $name($backend: &'static str) $body
         )*
 
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(poller_epoll)]
         mod epoll {
             $(
                 $(#[$attr])*
@@ -99,17 +110,11 @@ macro_rules! backend_tests {
             )*
         }
 
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly"
-        ))]
+        #[cfg(poller_kqueue)]
         mod kqueue {
             $(
                 $(#[$attr])*
+                $(#[cfg_attr(poller_libkqueue, ignore = $why)])?
                 #[test]
                 fn $name() {
                     super::$name("kqueue")

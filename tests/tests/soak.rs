@@ -136,6 +136,15 @@ tests::backend_tests! {
 
     /// 1000 idle keep-alive connections opened (each after one request),
     /// then closed, twice: fds exactly back to baseline, RSS back near it.
+    ///
+    /// Over libkqueue the closes of all but 256 of them are lost: it takes
+    /// as many epoll events as its event list has entries (512 at most),
+    /// makes two entries of each fd ready on both filters and drops the
+    /// entries that do not fit, edges that never come again (poller's
+    /// conformance test `many_ready_edge_fds_with_both_interests_are_all_reported`
+    /// shows it without a server; libkqueue f96608964f7d
+    /// src/linux/platform.c:1336-1347).
+    libkqueue_differs("libkqueue drops events past a full list (src/linux/platform.c:1347)")
     fn idle_keep_alive_connections_leave_nothing_behind(backend) {
         let _serial = serial();
         let mut berth = start(backend);
