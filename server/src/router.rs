@@ -212,8 +212,8 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
         d.reply.headers.push(("Allow", allow(|m| location.methods.contains(m))));
         return d;
     }
-    if let Some(r) = &location.redirect {
-        let reply = Reply::redirect(r.code, r.target.clone());
+    if let Some(config::Return::Redirect { code, target }) = &location.ret {
+        let reply = Reply::redirect(*code, target.clone());
         return Decision { server: at.0, reply, consumes_body: false, body_limit: limit };
     }
     if !STATIC_METHODS.contains(&method) {
