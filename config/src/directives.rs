@@ -150,13 +150,17 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
 /// on yet, each with what happens meanwhile. Every use gets a warning
 /// (`berth -t`, startup, reload). The issue that builds one removes its row.
 pub(crate) static NOT_YET: &[(&str, &str)] = &[
-    ("cgi", "CGI is not available yet: requests for these files get 403 and are never served as files"),
+    (
+        "cgi",
+        "CGI is not available yet: requests for these files get 403 and are never served as files",
+    ),
     ("cgi_timeout", "CGI is not available yet"),
     ("upload_store", "uploads are not available yet: POST here gets 405"),
     ("session", "sessions are not available yet: no session cookie is issued"),
 ];
 
-const NO_TLS: &str = "Berth has no TLS: terminate TLS in a proxy in front of it, see docs/operations.md#tls";
+const NO_TLS: &str =
+    "Berth has no TLS: terminate TLS in a proxy in front of it, see docs/operations.md#tls";
 
 /// Directives nginx users write by habit that Berth does not have, with what
 /// to do instead (appended to `unknown directive "NAME"`).
@@ -401,12 +405,18 @@ fn set_listen(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<()
                 return Err(Fail::at(flag.pos, format!("duplicate \"{}\" parameter", flag.text)))
             }
             "ssl" | "quic" => {
-                return Err(Fail::at(flag.pos, format!("invalid parameter \"{}\" ({NO_TLS})", flag.text)))
+                return Err(Fail::at(
+                    flag.pos,
+                    format!("invalid parameter \"{}\" ({NO_TLS})", flag.text),
+                ))
             }
             "http2" | "http3" => {
                 return Err(Fail::at(
                     flag.pos,
-                    format!("invalid parameter \"{}\" (Berth speaks HTTP/1.1 and 1.0 only)", flag.text),
+                    format!(
+                        "invalid parameter \"{}\" (Berth speaks HTTP/1.1 and 1.0 only)",
+                        flag.text
+                    ),
                 ))
             }
             "default" => {
@@ -561,7 +571,10 @@ fn set_error_page(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Resul
     }
     // Decoded once, as the server decodes it when it serves the page.
     let decoded = value::decode_prefix(&uri.text).map_err(|why| {
-        Fail::at(uri.pos, format!("invalid URI \"{}\" in \"error_page\" directive, {why}", uri.text))
+        Fail::at(
+            uri.pos,
+            format!("invalid URI \"{}\" in \"error_page\" directive, {why}", uri.text),
+        )
     })?;
     if !value::is_normal_path(&decoded) {
         return Err(Fail::at(
@@ -744,13 +757,19 @@ pub(crate) fn add_types_entry(
     if !is_mime_type(&ty.text) {
         return Err(Fail::at(
             ty.pos,
-            format!("invalid MIME type \"{}\" in \"types\" block, it must look like \"text/html\"", ty.text),
+            format!(
+                "invalid MIME type \"{}\" in \"types\" block, it must look like \"text/html\"",
+                ty.text
+            ),
         ));
     }
     if exts.is_empty() {
         return Err(Fail::at(
             ty.pos,
-            format!("no extension for \"{}\" in \"types\" block: \"{} html htm;\"", ty.text, ty.text),
+            format!(
+                "no extension for \"{}\" in \"types\" block: \"{} html htm;\"",
+                ty.text, ty.text
+            ),
         ));
     }
     for ext in exts {
@@ -761,7 +780,9 @@ pub(crate) fn add_types_entry(
                 format!("invalid extension \"{e}\" in \"types\" block, write it without the dot: \"{bare}\""),
             ));
         }
-        if e.is_empty() || e.contains(|c: char| c == '/' || c == '.' || c.is_control() || c.is_whitespace()) {
+        if e.is_empty()
+            || e.contains(|c: char| c == '/' || c == '.' || c.is_control() || c.is_whitespace())
+        {
             return Err(Fail::at(ext.pos, format!("invalid extension \"{e}\" in \"types\" block")));
         }
         let lower = e.to_ascii_lowercase();

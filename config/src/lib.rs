@@ -139,6 +139,12 @@ pub fn directive_names() -> impl Iterator<Item = &'static str> {
     directives::TABLE.iter().map(|s| s.name)
 }
 
+/// Directives accepted and validated but not acted on yet: each use gets a
+/// warning, and `docs/configuration.md` marks each "Not yet".
+pub fn not_yet_directives() -> impl Iterator<Item = &'static str> {
+    directives::NOT_YET.iter().map(|(name, _)| *name)
+}
+
 /// The contexts `name` is allowed in (`"main"`, `"server"`, `"location"`),
 /// or `None` for an unknown directive.
 pub fn directive_contexts(name: &str) -> Option<Vec<&'static str>> {

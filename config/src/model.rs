@@ -314,7 +314,10 @@ impl Location {
         self.cgi.iter().any(|h| {
             let ext = h.extension.as_bytes();
             name.len() > ext.len()
-                && name.as_bytes().get(name.len() - ext.len()..).is_some_and(|tail| tail.eq_ignore_ascii_case(ext))
+                && name
+                    .as_bytes()
+                    .get(name.len() - ext.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(ext))
         })
     }
 
@@ -614,7 +617,8 @@ mod tests {
     #[test]
     fn custom_types_by_extension() {
         let mut l = loc("/");
-        l.types = vec![("wasm".into(), "application/wasm".into()), ("md".into(), "text/plain".into())];
+        l.types =
+            vec![("wasm".into(), "application/wasm".into()), ("md".into(), "text/plain".into())];
         assert_eq!(l.custom_type("/a/b.WASM"), Some("application/wasm"));
         assert_eq!(l.custom_type("notes.md"), Some("text/plain"));
         assert_eq!(l.custom_type("/x.md/y"), None);

@@ -957,7 +957,10 @@ server {
     #[test]
     fn warnings_in_file_order() {
         assert!(warnings("server { listen 1; root /; } server { listen 2; root /; }").is_empty());
-        assert!(warnings("server { listen 1; root /; } server { listen 1; server_name b; root /; }").is_empty());
+        assert!(warnings(
+            "server { listen 1; root /; } server { listen 1; server_name b; root /; }"
+        )
+        .is_empty());
         let w = warnings(
             "cgi_timeout 5s;\nserver {\n listen 1;\n root /;\n location /c { cgi .py; cgi .sh; }\n \
              location /u { upload_store /; }\n location /s { session on; }\n}\n\
@@ -978,7 +981,9 @@ server {
         );
         let c = ok("server { root /; location /c { cgi .py; } }");
         assert_eq!(c.warnings[0].file, Path::new("/etc/berth/berth.conf"));
-        assert!(c.warnings[0].to_string().starts_with("/etc/berth/berth.conf:1:32: warning: \"cgi\""));
+        assert!(c.warnings[0]
+            .to_string()
+            .starts_with("/etc/berth/berth.conf:1:32: warning: \"cgi\""));
     }
 
     #[test]

@@ -174,11 +174,15 @@ pub(crate) fn decode_prefix(s: &str) -> Result<String, &'static str> {
         }
         let hex = |j: usize| raw.get(j).and_then(|c| (*c as char).to_digit(16));
         let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-            return Err("\"%\" must be followed by two hex digits (write \"%25\" for a literal \"%\")");
+            return Err(
+                "\"%\" must be followed by two hex digits (write \"%25\" for a literal \"%\")",
+            );
         };
         let c = (hi << 4 | lo) as u8;
         match c {
-            b'/' => return Err("an encoded \"/\" (%2F) never matches: requests with it are refused"),
+            b'/' => {
+                return Err("an encoded \"/\" (%2F) never matches: requests with it are refused")
+            }
             0 => return Err("an encoded NUL (%00) never matches: requests with it are refused"),
             _ => out.push(c),
         }
