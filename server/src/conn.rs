@@ -521,6 +521,14 @@ impl Conn {
 
         let decision = router::decide(sh, self.listener, head, buf);
         self.server = decision.server;
+        if let Some(note) = &decision.note {
+            sh.error("error", &format!("{note}, client: {}", self.peer.ip()));
+        }
+        // `keepalive_timeout 0` turns keep-alive off (nginx): this response
+        // says `Connection: close` and nothing after this request is read.
+        let keepalive_off =
+            sh.config.servers.get(decision.server).is_some_and(|s| s.timeouts.keepalive.is_zero());
+        let keep_alive = keep_alive && !keepalive_off;
         let mut reply = decision.reply;
         let has_body = !matches!(body, BodyKind::None | BodyKind::Length(0));
         let expect_continue = head.expect_continue() && !http10;
@@ -742,7 +750,9 @@ fn request_line(buf: &[u8]) -> &[u8] {
     buf.get(..end.min(1024)).unwrap_or_default()
 }
 
-/// Converts a duration from now.
+/// The instant `d` from now. The configuration bounds durations (365 days),
+/// so this cannot overflow; if it ever did, the deadline would be a year
+/// away rather than already past (which would drop every connection).
 pub fn after(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d).unwrap_or(now)
+    now.checked_add(d).or_else(|| now.checked_add(config::MAX_DURATION)).unwrap_or(now)
 }

@@ -1,17 +1,20 @@
 //! From a parsed request head to a [`Reply`]: path normalisation, routing
-//! through the configuration, body limits, `methods`, redirects, the static
-//! handler and error pages (built-in or `error_page` files).
+//! through the configuration, body limits, `methods`, `return`, the refusal
+//! of CGI scripts (not run yet, never sent as files), the static handler and
+//! error pages (built-in or `error_page` files).
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use config::{Config, Location};
+use config::{Config, Location, Return};
 
 use crate::cache::FileCache;
 use crate::files::{self, FileRequest};
+use crate::http::mime;
 use crate::http::path::normalize;
 use crate::http::request::{BodyKind, Head, Limits};
-use crate::http::response::Reply;
+use crate::http::response::{Reply, ReplyBody};
 use crate::log::{self, Log};
 
 /// Methods a location can allow, in the order the `Allow` header lists them.
@@ -173,6 +176,9 @@ pub struct Decision {
     pub consumes_body: bool,
     /// `client_max_body_size` (0 = unlimited), checked as a body is read.
     pub body_limit: u64,
+    /// A line for the error log about this request (the caller adds the
+    /// client's address), as nginx logs refused requests.
+    pub note: Option<String>,
 }
 
 /// Decides the response to a parsed request (`buf` holds its head).
@@ -186,6 +192,7 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
         body_limit: at
             .and_then(|a| sh.location(a))
             .map_or(DEFAULT_BODY_LIMIT, |l| l.client_max_body_size),
+        note: None,
     };
 
     // The parser rejects unknown methods (501); TRACE and CONNECT are known
@@ -212,9 +219,40 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
         d.reply.headers.push(("Allow", allow(|m| location.methods.contains(m))));
         return d;
     }
-    if let Some(config::Return::Redirect { code, target }) = &location.ret {
-        let reply = Reply::redirect(*code, target.clone());
-        return Decision { server: at.0, reply, consumes_body: false, body_limit: limit };
+    let answer = |reply| Decision {
+        server: at.0,
+        reply,
+        consumes_body: false,
+        body_limit: limit,
+        note: None,
+    };
+    match &location.ret {
+        Some(Return::Redirect { code, target }) => {
+            return answer(Reply::redirect(*code, target.clone()));
+        }
+        // As nginx: a text is typed like a file of this path would be.
+        Some(Return::Status { code, text: Some(text) }) => {
+            let mut reply = Reply::new(*code);
+            reply.content_type = Some(mime::for_location(location, &path));
+            reply.body = ReplyBody::Bytes(Cow::Owned(text.clone().into_bytes()));
+            return answer(reply);
+        }
+        // `return 404;`: the status's page, the location's error_page if any.
+        Some(Return::Status { code, text: None }) if *code >= 400 => {
+            return refuse(*code, Some(at));
+        }
+        Some(Return::Status { code, text: None }) => return answer(Reply::new(*code)),
+        None => {}
+    }
+    if path.split('/').any(|segment| location.is_cgi_name(segment)) {
+        // CGI does not run yet; the script must not be sent as a file either.
+        let mut d = refuse(403, Some(at));
+        d.note = Some(format!(
+            "\"{path}\" is a CGI script (\"cgi\" in location \"{}\") and CGI is not \
+             available yet: refused with 403",
+            location.prefix
+        ));
+        return d;
     }
     if !STATIC_METHODS.contains(&method) {
         // nginx: POST (or PUT, DELETE...) to a static file is 405.
@@ -234,7 +272,7 @@ pub fn decide(sh: &Shared, listener: usize, head: &Head, buf: &[u8]) -> Decision
         if_range: head.header(buf, b"if-range"),
     };
     match files::serve(&req, location, sh.base(at), &sh.cache) {
-        Ok(reply) => Decision { server: at.0, reply, consumes_body: false, body_limit: limit },
+        Ok(reply) => answer(reply),
         Err(status) => refuse(status, Some(at)),
     }
 }
@@ -337,6 +375,11 @@ mod tests {
             location /ro { methods GET; }
             location /old { return 301 /new; }
             location /small { client_max_body_size 10; }
+            location /gone { return 410; }
+            location /hi { return 200 \"hi\\n\"; }
+            location /hi.json { return 503 \"{}\"; }
+            location /empty { return 200; }
+            location /cgi { cgi .py; index index.py; }
         }
         server {
             listen 127.0.0.1:8080;
@@ -346,13 +389,15 @@ mod tests {
     ";
 
     fn shared(dir: &Path) -> Shared {
-        for d in ["www/sub", "www/errors", "www/ro", "other"] {
+        for d in ["www/sub", "www/errors", "www/ro", "www/cgi", "other"] {
             fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
         }
         for (f, body) in [
             ("www/hello.txt", "hello"),
             ("www/errors/404.html", "custom 404"),
             ("www/ro/x.txt", "ro"),
+            ("www/cgi/t.py", "SOURCE"),
+            ("www/cgi/index.py", "SOURCE"),
             ("other/hello.txt", "other"),
         ] {
             fs::write(dir.join(f), body).unwrap_or_else(|e| panic!("write: {e}"));
@@ -458,6 +503,54 @@ mod tests {
                 None,
             ),
         ];
+        let script = "\"/cgi/t.py\" is a CGI script (\"cgi\" in location \"/cgi\") and CGI is not \
+                      available yet: refused with 403";
+        // Request, status, Content-Type, body, error-log note.
+        type Answer<'a> = (&'a str, u16, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let returns: &[Answer<'_>] = &[
+            ("GET /gone/x HTTP/1.1\r\nHost: a\r\n\r\n", 410, Some("text/html"), None, None),
+            (
+                "GET /hi HTTP/1.1\r\nHost: a\r\n\r\n",
+                200,
+                Some("application/octet-stream"),
+                Some("hi\n"),
+                None,
+            ),
+            (
+                "GET /hi.json HTTP/1.1\r\nHost: a\r\n\r\n",
+                503,
+                Some("application/json"),
+                Some("{}"),
+                None,
+            ),
+            ("GET /empty HTTP/1.1\r\nHost: a\r\n\r\n", 200, None, Some(""), None),
+            (
+                "GET /cgi/t.py HTTP/1.1\r\nHost: a\r\n\r\n",
+                403,
+                Some("text/html"),
+                None,
+                Some(script),
+            ),
+            ("POST /cgi/t.py/info HTTP/1.1\r\nHost: a\r\n\r\n", 403, Some("text/html"), None, None),
+            ("GET /cgi/ HTTP/1.1\r\nHost: a\r\n\r\n", 403, Some("text/html"), None, None),
+        ];
+        for (raw, status, ctype, want_body, note) in returns {
+            let mut head = Head::new();
+            assert!(matches!(
+                parse_head(raw.as_bytes(), &Limits::default(), &mut head),
+                Ok(Status::Complete(_))
+            ));
+            let d = decide(&sh, 0, &head, raw.as_bytes());
+            assert_eq!(d.reply.status, *status, "{raw}");
+            assert_eq!(d.reply.content_type.as_deref(), *ctype, "{raw}");
+            if let Some(b) = want_body {
+                assert_eq!(body(&d.reply), b.as_bytes(), "{raw}");
+            }
+            assert!(!body(&d.reply).windows(6).any(|w| w == b"SOURCE"), "{raw}");
+            if note.is_some() {
+                assert_eq!(d.note.as_deref(), *note, "{raw}");
+            }
+        }
         for (raw, status, close, want_header, want_body) in cases {
             let raw = raw.as_bytes();
             let mut head = Head::new();

@@ -14,6 +14,11 @@
 //! as `(key, tick)` when they go idle, stale entries skipped lazily, so each
 //! accept costs O(1) amortised. Accepting pauses only when none is idle.
 //!
+//! Signals (the table in `docs/operations.md`): SIGTERM, SIGINT and SIGQUIT
+//! stop gracefully, SIGUSR1 reopens the logs, SIGUSR2 and SIGWINCH (nginx's
+//! binary upgrade and worker stop, which Berth has no use for) are logged
+//! and ignored, so no signal sent by habit kills the server.
+//!
 //! SIGHUP reloads the configuration file: it is re-read and re-validated,
 //! new logs are opened and new addresses bound before anything changes; any
 //! failure keeps the running configuration whole. On success listeners whose
@@ -41,6 +46,19 @@ use crate::timer::Timers;
 pub const ACCEPT_BUDGET: usize = 64;
 /// How long accepting pauses after EMFILE/ENFILE.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Shortest interval between two error-log lines about failing `accept()`
+/// calls; the failures in between are counted in the next line.
+pub const ACCEPT_ERROR_INTERVAL: Duration = Duration::from_secs(1);
+/// The signals the server catches (see the module docs).
+const SIGNALS: [Signal; 7] = [
+    Signal::Int,
+    Signal::Term,
+    Signal::Quit,
+    Signal::Hup,
+    Signal::Usr1,
+    Signal::Usr2,
+    Signal::Winch,
+];
 /// How long a graceful stop waits for responses in flight.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// Stale timer reminders tolerated beyond two per connection before the heap
@@ -99,6 +117,39 @@ pub struct Server<P: Poller> {
     idle: VecDeque<(Key, u64)>,
     /// When the last "closing idle connections" warning was logged.
     drain_warned: Option<Instant>,
+    /// `accept()` failures not logged yet, and when the last line was logged.
+    accept_errors: AcceptErrors,
+}
+
+/// Rate-limits the error-log lines of failing `accept()` calls: at the open
+/// file limit they fail at every retry, and one line per retry would flood
+/// the log.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    /// When the last line was logged.
+    logged_at: Option<Instant>,
+    /// Failures since then that were not logged.
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    /// Counts a failure; returns the line to log now, if one is due, with
+    /// the number of failures it stands for.
+    fn note(&mut self, now: Instant, what: &str) -> Option<String> {
+        self.unlogged += 1;
+        let due = !self.logged_at.is_some_and(|t| now.duration_since(t) < ACCEPT_ERROR_INTERVAL);
+        if !due {
+            return None;
+        }
+        let line = if self.unlogged == 1 {
+            what.to_string()
+        } else {
+            format!("{what} ({} times since the last report)", self.unlogged)
+        };
+        self.logged_at = Some(now);
+        self.unlogged = 0;
+        Some(line)
+    }
 }
 
 impl<P: Poller> Server<P> {
@@ -116,7 +167,7 @@ impl<P: Poller> Server<P> {
         }
         check_fd_limit(&mut shared);
         let mut poller = P::new()?;
-        let signals = SignalPipe::install(&[Signal::Int, Signal::Term, Signal::Hup])?;
+        let signals = SignalPipe::install(&SIGNALS)?;
         // Edge-triggered where the backend has it; the answer decides the mode
         // of every connection registration.
         let edge =
@@ -154,6 +205,7 @@ impl<P: Poller> Server<P> {
             shared,
             idle: VecDeque::new(),
             drain_warned: None,
+            accept_errors: AcceptErrors::default(),
         };
         server.register_listeners()?;
         Ok(server)
@@ -170,10 +222,9 @@ impl<P: Poller> Server<P> {
     /// Only when the poller itself fails.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        let addrs: Vec<String> = self.local_addrs().iter().map(ToString::to_string).collect();
         let msg = format!(
             "berth started on {} ({}, pid {})",
-            addrs.join(" "),
+            urls(&self.local_addrs()),
             P::NAME,
             std::process::id()
         );
@@ -386,13 +437,23 @@ impl<P: Poller> Server<P> {
                         ErrorKind::Interrupted | ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
-                    self.shared.error("crit", &format!("accept() failed: {e}; pausing accept"));
-                    let until = after(self.shared.clock.now, ACCEPT_BACKOFF);
-                    self.pause_accept(Some(until));
+                    let now = self.shared.clock.now;
+                    let what = format!(
+                        "accept() failed: {}; pausing accept for {} ms at a time",
+                        config::os_message(&e),
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                    if let Some(line) = self.accept_errors.note(now, &what) {
+                        self.shared.error("crit", &line);
+                    }
+                    self.pause_accept(Some(after(now, ACCEPT_BACKOFF)));
                     return;
                 }
                 Err(e) => {
-                    self.shared.error("error", &format!("accept() failed: {e}"));
+                    let what = format!("accept() failed: {}", config::os_message(&e));
+                    if let Some(line) = self.accept_errors.note(self.shared.clock.now, &what) {
+                        self.shared.error("error", &line);
+                    }
                     return;
                 }
             }
@@ -468,18 +529,56 @@ impl<P: Poller> Server<P> {
                 return;
             }
         };
-        let mut hup = false;
+        let (mut stop, mut hup, mut usr1) = (None, false, false);
         for sig in signals {
             match sig {
-                Signal::Int | Signal::Term => self.begin_shutdown(),
+                Signal::Int | Signal::Term | Signal::Quit => stop = Some(sig),
                 Signal::Hup => hup = true,
-                _ => {}
+                Signal::Usr1 => usr1 = true,
+                Signal::Usr2 => self.shared.error(
+                    "notice",
+                    "SIGUSR2 received, ignored: Berth has no binary upgrade, restart it instead",
+                ),
+                Signal::Winch => self.shared.error(
+                    "notice",
+                    "SIGWINCH received, ignored: Berth has no worker processes to stop",
+                ),
+                Signal::Chld => {}
             }
         }
-        // Several SIGHUPs read at once are one reload.
+        if let Some(sig) = stop {
+            self.begin_shutdown(sig);
+        }
+        // Several SIGHUPs read at once are one reload; a reload reopens the
+        // logs too.
         if hup && self.grace_until.is_none() {
             self.reload();
+        } else if usr1 {
+            self.reopen_logs();
         }
+    }
+
+    /// SIGUSR1: opens the configured log files again (after a rotation
+    /// moved them away), flushing what is buffered into the old ones first;
+    /// on failure the old ones are kept.
+    fn reopen_logs(&mut self) {
+        self.shared.error("notice", "SIGUSR1 received, reopening the logs");
+        self.shared.log.flush();
+        let config = &self.shared.config;
+        match Log::open(config.access_log.as_deref(), &config.error_log) {
+            Ok(log) => {
+                self.shared.log = log;
+                self.shared.error("notice", "logs reopened");
+            }
+            Err(e) => {
+                let msg = format!(
+                    "cannot reopen the logs, the old ones are kept: {}",
+                    config::os_message(&e)
+                );
+                self.shared.error("alert", &msg);
+            }
+        }
+        self.shared.log.flush();
     }
 
     /// The oldest connection idle in keep-alive, skipping stale entries.
@@ -532,14 +631,14 @@ impl<P: Poller> Server<P> {
     fn prepare_reload(&self) -> Result<(Config, Log, Vec<Listening>), String> {
         let config = config::load(&self.shared.config.file).map_err(|e| e.to_string())?;
         let log = Log::open(config.access_log.as_deref(), &config.error_log)
-            .map_err(|e| format!("cannot open a log file: {e}"))?;
+            .map_err(|e| format!("cannot open a log file: {}", config::os_message(&e)))?;
         let mut fresh = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             if self.listeners.iter().any(|old| old.addr == l.addr) {
                 continue;
             }
             // Dropping `fresh` on error closes what was bound so far.
-            let socket = bind(l).map_err(|e| e.to_string())?;
+            let socket = bind(l).map_err(|e| config::os_message(&e))?;
             fresh.push(Listening { socket, addr: l.addr, index });
         }
         Ok((config, log, fresh))
@@ -589,20 +688,24 @@ impl<P: Poller> Server<P> {
         }
         drop(old);
         check_fd_limit(&mut self.shared);
-        let addrs: Vec<String> = self.local_addrs().iter().map(ToString::to_string).collect();
-        let msg = format!("configuration reloaded, listening on {}", addrs.join(" "));
+        for w in self.shared.config.warnings.clone() {
+            self.shared.error("warn", &w.to_string());
+        }
+        let msg = format!("configuration reloaded, listening on {}", urls(&self.local_addrs()));
         self.shared.error("notice", &msg);
         self.maybe_resume_accept();
     }
 
-    fn begin_shutdown(&mut self) {
+    fn begin_shutdown(&mut self, sig: Signal) {
         let now = self.shared.clock.now;
         if self.grace_until.is_some() {
             // A second signal: stop now.
+            self.shared.error("notice", &format!("{sig} received again, stopping now"));
             self.grace_until = Some(now);
             return;
         }
-        self.shared.error("notice", "graceful shutdown: no longer accepting");
+        let msg = format!("{sig} received, graceful shutdown: no longer accepting");
+        self.shared.error("notice", &msg);
         self.shared.shutting_down = true;
         self.grace_until = Some(after(now, GRACE_PERIOD));
         self.pause_accept(None);
@@ -621,8 +724,23 @@ fn bind(l: &config::Listener) -> io::Result<TcpListener> {
         reuseport: l.reuseport,
         ..platform::net::ListenOptions::default()
     };
-    platform::net::bind_listener(l.addr, &opts)
-        .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", l.addr)))
+    platform::net::bind_listener(l.addr, &opts).map_err(|e| {
+        let hint = match e.kind() {
+            ErrorKind::AddrInUse => " (another server listens there)",
+            ErrorKind::PermissionDenied if l.addr.port() < 1024 => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE, see docs/operations.md)"
+            }
+            ErrorKind::AddrNotAvailable => " (no interface of this machine has that address)",
+            _ => "",
+        };
+        io::Error::new(e.kind(), format!("bind {}: {}{hint}", l.addr, config::os_message(&e)))
+    })
+}
+
+/// `http://127.0.0.1:8080/ http://[::1]:8080/`: each address as a URL.
+pub fn urls(addrs: &[SocketAddr]) -> String {
+    let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}/")).collect();
+    urls.join(" ")
 }
 
 /// The deadline of `phase` for `conn` under `config`.
@@ -674,6 +792,30 @@ fn check_fd_limit(shared: &mut Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_errors_are_logged_at_most_once_a_second_with_a_count() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut e = AcceptErrors::default();
+        assert_eq!(e.note(t0, "x").as_deref(), Some("x"));
+        // Retries every 100 ms for 1.5 s: one more line, counting them all.
+        let lines: Vec<String> = (1..=15).filter_map(|i| e.note(t0 + ms(100 * i), "x")).collect();
+        assert_eq!(lines, ["x (10 times since the last report)"]);
+        assert_eq!(e.unlogged, 5);
+        assert_eq!(
+            e.note(t0 + ms(2500), "y").as_deref(),
+            Some("y (6 times since the last report)")
+        );
+        assert_eq!(e.note(t0 + ms(9000), "z").as_deref(), Some("z"));
+    }
+
+    #[test]
+    fn listener_urls() {
+        let addrs: Vec<SocketAddr> =
+            vec!["127.0.0.1:8080".parse().unwrap(), "[::1]:80".parse().unwrap()];
+        assert_eq!(urls(&addrs), "http://127.0.0.1:8080/ http://[::1]:80/");
+    }
 
     #[test]
     fn fds_wanted_saturates() {

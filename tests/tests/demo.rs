@@ -103,10 +103,8 @@ fn resolve(link: &str, host: &str, page: &str) -> Result<(String, String), Strin
         }
     }
     let mut path = format!("/{}", segments.join("/"));
-    if link.ends_with("../") || link.ends_with("./") {
-        if !path.ends_with('/') {
-            path.push('/');
-        }
+    if (link.ends_with("../") || link.ends_with("./")) && !path.ends_with('/') {
+        path.push('/');
     }
     Ok((host.to_string(), path))
 }
@@ -236,7 +234,9 @@ fn demo_files_load_nothing_from_elsewhere() {
 
 #[test]
 fn link_resolution() {
-    let table: &[(&str, &str, Result<(&str, &str), ()>)] = &[
+    // Link, page it is on, where it leads (or an error).
+    type Case<'a> = (&'a str, &'a str, Result<(&'a str, &'a str), ()>);
+    let table: &[Case<'_>] = &[
         ("/style.css", "/", Ok(("localhost", "/style.css"))),
         ("a.txt", "/files/", Ok(("localhost", "/files/a.txt"))),
         ("../", "/files/more/", Ok(("localhost", "/files/"))),
