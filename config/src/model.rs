@@ -171,7 +171,7 @@ pub enum Mapping {
     Root(PathBuf),
     /// `alias`: file = alias + the request path with the location's prefix
     /// removed (`location /docs { alias /srv/manual; }`: `/docs/a/b` ->
-    /// `/srv/manual/a/b`). This is what the localhost subject calls rooting a route.
+    /// `/srv/manual/a/b`).
     Alias(PathBuf),
 }
 
