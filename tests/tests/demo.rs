@@ -1,8 +1,9 @@
 //! The demo site that `cargo run` serves (`berth.conf`, `www/`,
-//! `www-second/`): every link of every page reachable from the home page,
-//! on both virtual hosts, answers without a 404 (but the one link that
-//! demonstrates the custom 404 page, which must show it), and nothing is
-//! fetched from elsewhere.
+//! `www-second/`), and the Docker image's copy of it (`docker/berth.conf`):
+//! every link of every page reachable from the home page, on both virtual
+//! hosts, answers without a 404 (but the one link that demonstrates the
+//! custom 404 page, which must show it), and nothing is fetched from
+//! elsewhere.
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, VecDeque};
@@ -26,6 +27,16 @@ fn demo_config() -> String {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     assert!(text.contains(DEMO_LISTEN), "berth.conf no longer says {DEMO_LISTEN:?}");
     text.replace(DEMO_LISTEN, "listen 127.0.0.1:{port0};")
+}
+
+/// `docker/berth.conf` with its container paths under the test's temp dir
+/// (`{dir}`, where [`demo_files`] links the sites) and a `{port0}`.
+fn docker_config() -> String {
+    let path = tests::workspace_root().join("docker/berth.conf");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(text.contains("listen 8080;"), "docker/berth.conf no longer says listen 8080;");
+    text.replace("listen 8080;", "listen 127.0.0.1:{port0};").replace("/srv/berth/", "{dir}/")
 }
 
 /// The demo's relative roots resolve against the config's folder, the
@@ -109,63 +120,72 @@ fn resolve(link: &str, host: &str, page: &str) -> Result<(String, String), Strin
     Ok((host.to_string(), path))
 }
 
+/// Walks the demo from its home page on both hosts of `berth`.
+fn walk(berth: &Berth) {
+    let mut queue: VecDeque<(String, String)> =
+        HOSTS.iter().map(|h| (h.to_string(), "/".to_string())).collect();
+    let mut seen: BTreeSet<(String, String)> = queue.iter().cloned().collect();
+    let mut problems = Vec::new();
+    let mut pages = 0;
+    while let Some((host, path)) = queue.pop_front() {
+        assert!(seen.len() <= MAX_VISITS, "the walk does not end: {seen:?}");
+        let mut r = fetch(berth, &host, &path);
+        let mut at = path.clone();
+        if (300..400).contains(&r.status) {
+            let to = r.expect_header("Location").to_string();
+            match resolve(&to, &host, &path) {
+                Ok((h, p)) => {
+                    at = p.clone();
+                    r = fetch(berth, &h, &p);
+                }
+                Err(e) => problems.push(format!("{host}{path}: redirect: {e}")),
+            }
+        }
+        if path == DEMO_404 {
+            if r.status != 404 || !r.text().contains("Nothing is moored here") {
+                problems.push(format!("{host}{path}: want the custom 404 page, got {}", r.status));
+            }
+            continue;
+        }
+        if r.status != 200 {
+            problems.push(format!("{host}{path}: status {}", r.status));
+            continue;
+        }
+        let typed = r.media_type().unwrap_or_default();
+        if typed != "text/html" && typed != "text/css" {
+            continue;
+        }
+        pages += 1;
+        for link in links(&r.text()) {
+            match resolve(&link, &host, &at) {
+                Ok(next) => {
+                    if seen.insert(next.clone()) {
+                        queue.push_back(next);
+                    }
+                }
+                Err(e) => problems.push(format!("{host}{at}: {e}")),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The home pages, the style sheet, the 404 page's own links, the
+    // listing and its folder: the walk really went through the site.
+    assert!(pages >= 5, "only {pages} pages walked: {seen:?}");
+    for want in ["/files/", "/files/more/", "/large.txt", "/old-home", "/health", "/style.css"] {
+        assert!(seen.contains(&("localhost".to_string(), want.to_string())), "{want} not linked");
+    }
+    assert!(seen.iter().any(|(h, _)| h == "second.localhost"));
+}
+
 tests::backend_tests! {
     /// Walks the demo from its home page on both hosts.
     fn demo_site_has_no_broken_links(backend) {
-        let berth = Berth::start(backend, &demo_config(), demo_files);
-        let mut queue: VecDeque<(String, String)> =
-            HOSTS.iter().map(|h| (h.to_string(), "/".to_string())).collect();
-        let mut seen: BTreeSet<(String, String)> = queue.iter().cloned().collect();
-        let mut problems = Vec::new();
-        let mut pages = 0;
-        while let Some((host, path)) = queue.pop_front() {
-            assert!(seen.len() <= MAX_VISITS, "the walk does not end: {seen:?}");
-            let mut r = fetch(&berth, &host, &path);
-            let mut at = path.clone();
-            if (300..400).contains(&r.status) {
-                let to = r.expect_header("Location").to_string();
-                match resolve(&to, &host, &path) {
-                    Ok((h, p)) => {
-                        at = p.clone();
-                        r = fetch(&berth, &h, &p);
-                    }
-                    Err(e) => problems.push(format!("{host}{path}: redirect: {e}")),
-                }
-            }
-            if path == DEMO_404 {
-                if r.status != 404 || !r.text().contains("Nothing is moored here") {
-                    problems.push(format!("{host}{path}: want the custom 404 page, got {}", r.status));
-                }
-                continue;
-            }
-            if r.status != 200 {
-                problems.push(format!("{host}{path}: status {}", r.status));
-                continue;
-            }
-            let typed = r.media_type().unwrap_or_default();
-            if typed != "text/html" && typed != "text/css" {
-                continue;
-            }
-            pages += 1;
-            for link in links(&r.text()) {
-                match resolve(&link, &host, &at) {
-                    Ok(next) => {
-                        if seen.insert(next.clone()) {
-                            queue.push_back(next);
-                        }
-                    }
-                    Err(e) => problems.push(format!("{host}{at}: {e}")),
-                }
-            }
-        }
-        assert!(problems.is_empty(), "{}", problems.join("\n"));
-        // The home pages, the style sheet, the 404 page's own links, the
-        // listing and its folder: the walk really went through the site.
-        assert!(pages >= 5, "only {pages} pages walked: {seen:?}");
-        for want in ["/files/", "/files/more/", "/large.txt", "/old-home", "/health", "/style.css"] {
-            assert!(seen.contains(&("localhost".to_string(), want.to_string())), "{want} not linked");
-        }
-        assert!(seen.iter().any(|(h, _)| h == "second.localhost"));
+        walk(&Berth::start(backend, &demo_config(), demo_files));
+    }
+
+    /// The Docker image serves the same demo, with the same links working.
+    fn docker_demo_site_has_no_broken_links(backend) {
+        walk(&Berth::start(backend, &docker_config(), demo_files));
     }
 
     /// What the home page's cards promise, checked one by one.
