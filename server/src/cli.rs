@@ -187,7 +187,9 @@ mod tests {
             let e = p(&["-t", "--poller=kqueue"]).unwrap_err();
             assert!(e.contains("not available"), "{e}");
             assert!(usage().contains("--poller epoll|poll]"), "{}", usage());
-            assert!(usage().contains("event backend: epoll, poll (default: epoll)"), "{}", usage());
+            let default = <poller::DefaultPoller as poller::Poller>::NAME;
+            let want = format!("event backend: epoll, poll (default: {default})");
+            assert!(usage().contains(&want), "{}", usage());
             assert!(!usage().contains("kqueue"));
         }
         #[cfg(target_os = "macos")]

@@ -180,6 +180,7 @@ server {
 }
 
 /// The open file limit the fd-limit test runs berth under.
+#[cfg(target_os = "linux")]
 const LOW_FD_LIMIT: usize = 64;
 
 /// Starts berth under `ulimit -n LOW_FD_LIMIT` (soft and hard: berth raises
