@@ -1,27 +1,28 @@
 //! The Berth HTTP/1.1 server: reactor, HTTP engine and handlers.
 //!
-//! [`Server`] is the event loop, generic over a [`poller::Poller`] backend and
-//! statically dispatched. Pure pieces (path normalisation, MIME types, ranges,
-//! validators, response formatting, the request parser) live in [`http`] and
-//! are tested without sockets; [`conn`] is the per-connection state machine,
-//! [`router`] turns a request into a reply through the configuration and
-//! [`files`] serves the file system. It does not parse the configuration
-//! (crate `config`) nor make raw OS calls (crates `poller` and `platform`).
+//! [`Server`] ([`reactor`]) is the event loop, generic over a
+//! [`poller::Poller`] backend and statically dispatched: its event sources,
+//! the connection and request state machines, timers and the output queue.
+//! [`http`] is the wire format, pure and tested without sockets. [`router`]
+//! turns a request head into an action through the configuration, and
+//! [`handlers`] act (static files, listings, error pages; handlers that
+//! answer later plug in there). [`site`] holds what a reload swaps and what
+//! it keeps. It does not parse the configuration (crate `config`) nor make
+//! raw OS calls (crates `poller` and `platform`). `docs/architecture.md`
+//! follows one request through them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod cache;
 pub mod cli;
-pub mod conn;
-pub mod files;
+pub mod error;
+pub mod handlers;
 pub mod http;
 pub mod log;
+pub mod reactor;
 pub mod router;
-pub mod server;
-pub mod slab;
-pub mod timer;
+pub mod site;
 
-pub use server::Server;
+pub use reactor::Server;
 
 /// Loads nothing and binds everything: runs `config` on backend `P` until a
 /// graceful stop.

@@ -63,6 +63,40 @@ impl Buffered {
     }
 }
 
+/// Severity of an error-log line, nginx's levels from most to least severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The server cannot go on (startup, reload refused).
+    Emerg,
+    /// Action must be taken at once (the loop's own machinery failed).
+    Alert,
+    /// Critical conditions (descriptors exhausted, an unexpected OS error).
+    Crit,
+    /// A request failed for a reason worth an operator's look (403, 500).
+    Error,
+    /// Something is off but service goes on.
+    Warn,
+    /// Normal but significant (start, stop, reload).
+    Notice,
+    /// Informational (a client's connection failed).
+    Info,
+}
+
+impl Level {
+    /// The name written between brackets: `error`, `warn`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Emerg => "emerg",
+            Level::Alert => "alert",
+            Level::Crit => "crit",
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Notice => "notice",
+            Level::Info => "info",
+        }
+    }
+}
+
 /// The fields of one access log line.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessRecord<'a> {
@@ -126,9 +160,9 @@ impl Log {
     }
 
     /// Appends one error log line: `1994/11/06 08:49:37 [level] message`.
-    pub fn error(&mut self, level: &str, message: &str, time_err: &str, now: Instant) {
+    pub fn error(&mut self, level: Level, message: &str, time_err: &str, now: Instant) {
         let Some(e) = &mut self.error else { return };
-        let _ = writeln!(e.buf, "{time_err} [{level}] {message}");
+        let _ = writeln!(e.buf, "{time_err} [{}] {message}", level.as_str());
         e.note(now);
     }
 

@@ -64,7 +64,8 @@ tests::backend_tests! {
         let berth = start(backend);
         berth.get("/cgi-bin/t.py").assert_status(403);
         let want = "[error] \"/cgi-bin/t.py\" is a CGI script (\"cgi\" in location \"/cgi-bin\") \
-                    and CGI is not available yet: refused with 403, client: 127.0.0.1";
+                    and CGI is not available yet: refused with 403, client: 127.0.0.1, server: \
+                    localhost, request: \"GET /cgi-bin/t.py HTTP/1.1\", host: \"localhost\"";
         let deadline = Instant::now() + Duration::from_secs(3);
         while !berth.stderr_text().contains(want) {
             assert!(Instant::now() < deadline, "no log line; stderr:\n{}", berth.stderr_text());

@@ -15,6 +15,8 @@
 //!
 //! It does no I/O and does not know about `Content-Length` bodies.
 
+use std::io::Write;
+
 use super::request::{is_tchar, ParseError};
 
 /// Maximum length of a chunk-size line (size and extensions, CRLF
@@ -338,6 +340,30 @@ fn hex_value(c: u8) -> Option<u64> {
         b'A'..=b'F' => Some(u64::from(c - b'A' + 10)),
         _ => None,
     }
+}
+
+/// The last chunk and the empty trailer section that end a chunked body
+/// (RFC 9112 §7.1).
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Appends `data` as one chunk: its size in hex, CRLF, the data, CRLF
+/// (RFC 9112 §7.1). Empty data appends nothing (a zero-size chunk would end
+/// the body).
+///
+/// # Examples
+///
+/// ```
+/// let mut out = Vec::new();
+/// server::http::chunked::encode_chunk(b"hello, world", &mut out);
+/// assert_eq!(out, b"c\r\nhello, world\r\n");
+/// ```
+pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
+    if data.is_empty() {
+        return;
+    }
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! HTTP/1.1 wire format: pure parsing of requests and chunked bodies.
+//! HTTP/1.1 wire format, pure (no I/O): the request head parser, the body
+//! decoder, chunked decoding and encoding, responses, paths, ranges,
+//! validators and MIME types.
 
+pub mod body;
 pub mod chunked;
 pub mod conditional;
 pub mod mime;

@@ -355,6 +355,7 @@ pub enum BodyKind {
 /// (they return empty slices, never panic, when given a shorter one).
 #[derive(Clone, Debug)]
 pub struct Head {
+    line: Span,
     method: Span,
     method_kind: Method,
     target: Span,
@@ -379,6 +380,7 @@ impl Head {
     /// An empty head, ready for [`parse_head`].
     pub fn new() -> Head {
         Head {
+            line: Span::EMPTY,
             method: Span::EMPTY,
             method_kind: Method::Other,
             target: Span::EMPTY,
@@ -392,6 +394,12 @@ impl Head {
             expect_continue: false,
             head_len: 0,
         }
+    }
+
+    /// The request line as parsed, without leading empty lines and without
+    /// its line end (`GET / HTTP/1.1`): what the access log shows.
+    pub fn request_line<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        self.line.get(buf)
     }
 
     /// The method as sent.
@@ -481,6 +489,7 @@ impl Head {
     }
 
     fn reset(&mut self) {
+        self.line = Span::EMPTY;
         self.method = Span::EMPTY;
         self.method_kind = Method::Other;
         self.target = Span::EMPTY;
@@ -777,6 +786,7 @@ fn parse_request_line(
         Some(_) => return Err(ParseError::InvalidVersion),
     };
     head.version = version.ok_or(ParseError::UnsupportedVersion)?;
+    head.line = Span::new(start, version_end);
     Ok(Status::Complete(end))
 }
 

@@ -35,22 +35,30 @@ pub enum ReplyBody {
         /// How many bytes to send.
         len: u64,
     },
+    /// A body the handler produces after the head (a CGI script's output),
+    /// of the given length when it is known in advance.
+    Stream {
+        /// `Content-Length`, if known; else chunked (HTTP/1.1) or
+        /// close-delimited (HTTP/1.0).
+        len: Option<u64>,
+    },
 }
 
 impl ReplyBody {
-    /// The body's length in bytes.
-    pub fn len(&self) -> u64 {
+    /// The body's length in bytes, `None` for a stream of unknown length.
+    pub fn len(&self) -> Option<u64> {
         match self {
-            ReplyBody::Empty => 0,
-            ReplyBody::Bytes(b) => b.len() as u64,
-            ReplyBody::Shared { len, .. } => *len as u64,
-            ReplyBody::File { len, .. } => *len,
+            ReplyBody::Empty => Some(0),
+            ReplyBody::Bytes(b) => Some(b.len() as u64),
+            ReplyBody::Shared { len, .. } => Some(*len as u64),
+            ReplyBody::File { len, .. } => Some(*len),
+            ReplyBody::Stream { len } => *len,
         }
     }
 
-    /// Whether the body is empty.
+    /// Whether the body is known to be empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == Some(0)
     }
 }
 
@@ -121,8 +129,44 @@ pub enum ConnectionHeader {
     Close,
 }
 
-/// Writes the status line and headers of `reply` (through the blank line).
-pub fn write_head(out: &mut Vec<u8>, reply: &Reply, date: &str, connection: ConnectionHeader) {
+/// How a response body is delimited on the wire (RFC 9112 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all (HEAD keeps the headers of GET, 1xx/204/304 have none).
+    None,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (HTTP/1.1 only, length unknown).
+    Chunked,
+    /// Neither: the body ends when the connection closes (HTTP/1.0, length
+    /// unknown).
+    Close,
+}
+
+impl Framing {
+    /// The framing of `reply` for a client speaking HTTP/1.0 (`http10`).
+    pub fn of(reply: &Reply, http10: bool) -> Framing {
+        if reply.is_bodiless_status() {
+            return Framing::None;
+        }
+        match reply.body.len() {
+            Some(n) => Framing::Length(n),
+            None if http10 => Framing::Close,
+            None => Framing::Chunked,
+        }
+    }
+}
+
+/// Writes the status line and headers of `reply` (through the blank line),
+/// with `Content-Length` or `Transfer-Encoding` as `framing` says. A HEAD
+/// response passes the framing of the GET it stands for.
+pub fn write_head(
+    out: &mut Vec<u8>,
+    reply: &Reply,
+    date: &str,
+    connection: ConnectionHeader,
+    framing: Framing,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(reply.status));
     out.push(b' ');
@@ -136,9 +180,15 @@ pub fn write_head(out: &mut Vec<u8>, reply: &Reply, date: &str, connection: Conn
         if let Some(t) = &reply.content_type {
             header(out, "Content-Type", t.as_bytes());
         }
-        out.extend_from_slice(b"Content-Length: ");
-        push_u64(out, reply.body.len());
-        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::None | Framing::Close => {}
+        Framing::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
     }
     for (name, value) in &reply.headers {
         header(out, name, value.as_bytes());
@@ -252,7 +302,7 @@ mod tests {
 
     fn head(reply: &Reply, conn: ConnectionHeader) -> String {
         let mut out = Vec::new();
-        write_head(&mut out, reply, DATE, conn);
+        write_head(&mut out, reply, DATE, conn, Framing::of(reply, false));
         String::from_utf8(out).unwrap_or_default()
     }
 
@@ -303,6 +353,32 @@ mod tests {
             assert_ne!(reason(status), "Server Error");
             assert_eq!(r.content_type.as_deref(), Some("text/html"));
         }
+    }
+
+    #[test]
+    fn framing_table() {
+        let stream = |len| {
+            let mut r = Reply::new(200);
+            r.body = ReplyBody::Stream { len };
+            r
+        };
+        let cases = [
+            (Reply::new(200), false, Framing::Length(0)),
+            (Reply::new(304), false, Framing::None),
+            (Reply::new(204), true, Framing::None),
+            (stream(Some(7)), false, Framing::Length(7)),
+            (stream(None), false, Framing::Chunked),
+            (stream(None), true, Framing::Close),
+        ];
+        for (reply, http10, want) in cases {
+            assert_eq!(Framing::of(&reply, http10), want, "{} {http10}", reply.status);
+        }
+        let h = head(&stream(None), ConnectionHeader::None);
+        assert!(h.contains("\r\nTransfer-Encoding: chunked\r\n") && !h.contains("Content-Length"));
+        let mut out = Vec::new();
+        write_head(&mut out, &stream(None), DATE, ConnectionHeader::Close, Framing::Close);
+        let h = String::from_utf8_lossy(&out);
+        assert!(!h.contains("Content-Length") && !h.contains("Transfer-Encoding"), "{h}");
     }
 
     #[test]

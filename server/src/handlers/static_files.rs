@@ -11,21 +11,21 @@
 //! never sent as a file, whether it is asked for, found as an index file or
 //! an error page, or reached through a symlink (403).
 
-use std::borrow::Cow;
 use std::fs::{self, File, Metadata};
-use std::io::{self, ErrorKind};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use config::{Location, Mapping};
 
-use crate::cache::{self, FileCache, Validators};
+use super::cache::{self, FileCache, Validators};
+use super::listing;
+use crate::error::HttpError;
 use crate::http::conditional;
 use crate::http::mime;
-use crate::http::path::{percent_encode_path, percent_encode_segment};
+use crate::http::path::percent_encode_path;
 use crate::http::range::{self, RangeAnswer};
-use crate::http::response::{html_escape, Reply, ReplyBody};
+use crate::http::response::{Reply, ReplyBody};
 
 /// The request fields the static handler looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,62 +66,57 @@ pub fn mapping_base(location: &Location) -> &Path {
 }
 
 /// Where `rel` (normalised, relative) under the canonical `base` really is,
-/// or the status to answer.
+/// or why not.
 ///
 /// Each component is `lstat`ed on the way down (one call for a file at the
 /// top of the root, the cost of the `stat` a server needs anyway). Only when
 /// a component is a symlink is the whole path canonicalised, and it must then
 /// stay under `base`, else 403.
-fn resolve(base: Option<&Path>, rel: &str) -> Result<(PathBuf, Metadata), u16> {
-    let Some(base) = base else { return Err(404) };
+fn resolve(base: Option<&Path>, rel: &str) -> Result<(PathBuf, Metadata), HttpError> {
+    let Some(base) = base else { return Err(HttpError::plain(404)) };
     let mut path = base.to_path_buf();
     let mut meta = None;
     let mut components = rel.split('/').filter(|c| !c.is_empty());
     while let Some(component) = components.next() {
         path.push(component);
-        let m = fs::symlink_metadata(&path).map_err(|e| io_status(&e))?;
+        let m = fs::symlink_metadata(&path).map_err(|e| HttpError::io("lstat()", &path, e))?;
         if m.file_type().is_symlink() {
             path.extend(components);
-            let real = fs::canonicalize(&path).map_err(|e| io_status(&e))?;
+            let real =
+                fs::canonicalize(&path).map_err(|e| HttpError::io("realpath()", &path, e))?;
             if !real.starts_with(base) {
-                // A symlink leads outside the mapped root.
-                return Err(403);
+                let why = format!(
+                    "\"{}\" leads through a symlink to \"{}\", outside \"{}\"",
+                    path.display(),
+                    real.display(),
+                    base.display()
+                );
+                return Err(HttpError::refused(403, why));
             }
-            let m = fs::metadata(&real).map_err(|e| io_status(&e))?;
+            let m = fs::metadata(&real).map_err(|e| HttpError::io("stat()", &real, e))?;
             return Ok((real, m));
         }
         meta = Some(m);
     }
     let meta = match meta {
         Some(m) => m,
-        None => fs::metadata(&path).map_err(|e| io_status(&e))?,
+        None => fs::metadata(&path).map_err(|e| HttpError::io("stat()", &path, e))?,
     };
     Ok((path, meta))
 }
 
-const ENOTDIR: i32 = 20;
-
-/// The status for a failed file system call, as nginx maps errno.
-pub fn io_status(e: &io::Error) -> u16 {
-    match e.kind() {
-        ErrorKind::NotFound | ErrorKind::InvalidInput => 404,
-        ErrorKind::PermissionDenied => 403,
-        // ENOTDIR ("/file.html/x") is 20 on Linux, macOS and the BSDs; nginx says 404.
-        _ if e.raw_os_error() == Some(ENOTDIR) => 404,
-        _ => 500,
-    }
-}
-
 /// Serves `req` from `location` (GET or HEAD). `base` is the canonical
 /// mapping base (`None` when it does not exist); small files come through
-/// `cache`. Returns the reply or the
-/// error status for the caller's error page logic.
+/// `cache`.
+///
+/// # Errors
+/// The status and cause for the caller's error page and error log.
 pub fn serve(
     req: &FileRequest<'_>,
     location: &Location,
     base: Option<&Path>,
     cache: &FileCache,
-) -> Result<Reply, u16> {
+) -> Result<Reply, HttpError> {
     let rel = relative_path(location, req.path);
     let (real, meta) = resolve(base, rel)?;
     if meta.is_dir() {
@@ -147,16 +142,18 @@ pub fn serve(
             }
         }
         if location.autoindex {
-            return listing(req.path, &real);
+            return listing::listing(req.path, &real);
         }
-        return Err(403);
+        let why = format!("directory index of \"{}/\" is forbidden", real.display());
+        return Err(HttpError::refused(403, why));
     }
     if req.path.ends_with('/') {
         // "/file.html/": a file is not a directory (ENOTDIR, 404 in nginx).
-        return Err(404);
+        return Err(HttpError::plain(404));
     }
     if !meta.is_file() {
-        return Err(403);
+        let why = format!("\"{}\" is not a regular file", real.display());
+        return Err(HttpError::refused(403, why));
     }
     serve_file(req, &real, &meta, req.path, location, cache)
 }
@@ -173,14 +170,16 @@ fn serve_file(
     name: &str,
     location: &Location,
     cache: &FileCache,
-) -> Result<Reply, u16> {
+) -> Result<Reply, HttpError> {
     if !meta.is_file() {
-        return Err(403);
+        let why = format!("\"{}\" is not a regular file", real.display());
+        return Err(HttpError::refused(403, why));
     }
     let real_name = real.file_name().map(|n| n.to_string_lossy());
     if location.is_cgi_name(name) || real_name.is_some_and(|n| location.is_cgi_name(&n)) {
         // A script's source is never sent.
-        return Err(403);
+        let why = format!("\"{}\" is a CGI script: never sent as a file", real.display());
+        return Err(HttpError::refused(403, why));
     }
     let size = meta.len();
     // A cached small file comes with its validators already formatted.
@@ -230,20 +229,23 @@ fn serve_file(
         // Small: from memory (cached while its stamps hold), sent with the head.
         let data = match cached {
             Some(data) => data,
-            None => cache.contents(real, meta).map_err(|e| io_status(&e))?,
+            None => cache.contents(real, meta).map_err(|e| HttpError::io("read()", real, e))?,
         };
         let (start, len) = (usize::try_from(start), usize::try_from(len));
-        let (Ok(start), Ok(len)) = (start, len) else { return Err(500) };
+        let (Ok(start), Ok(len)) = (start, len) else {
+            return Err(HttpError::refused(500, "range does not fit in memory"));
+        };
         ReplyBody::Shared { data, start, len }
     } else {
         // Large: sendfile from the open file. A file that shrinks meanwhile
         // ends the connection early (sendfile reports 0), as in nginx.
-        let file = File::open(real).map_err(|e| io_status(&e))?;
-        let opened = file.metadata().map_err(|e| io_status(&e))?;
+        let file = File::open(real).map_err(|e| HttpError::io("open()", real, e))?;
+        let opened = file.metadata().map_err(|e| HttpError::io("fstat()", real, e))?;
         if !same_file(&opened, meta) {
             // Replaced (by another file or a symlink) since it was checked:
             // what was opened is not what passed the containment check.
-            return Err(404);
+            let why = format!("\"{}\" was replaced while it was opened", real.display());
+            return Err(HttpError::refused(404, why));
         }
         ReplyBody::File { file, start, len }
     };
@@ -263,79 +265,6 @@ fn parse_date_secs(value: &[u8]) -> Option<u64> {
     let s = std::str::from_utf8(value).ok()?;
     let t = platform::httpdate::parse_http_date(s.trim())?;
     t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
-}
-
-/// One directory entry in a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListEntry {
-    /// The file name.
-    pub name: String,
-    /// Whether it is a directory (listed with a trailing `/`).
-    pub is_dir: bool,
-    /// Size in bytes (files only).
-    pub size: u64,
-    /// Modification time.
-    pub mtime: SystemTime,
-}
-
-fn listing(uri: &str, dir: &Path) -> Result<Reply, u16> {
-    let rd = fs::read_dir(dir).map_err(|e| io_status(&e))?;
-    let mut entries = Vec::new();
-    for entry in rd {
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue; // nginx's autoindex hides dot files too
-        }
-        // Follow symlinks for the type and size; skip dangling ones.
-        let Ok(meta) = fs::metadata(entry.path()) else { continue };
-        entries.push(ListEntry {
-            name,
-            is_dir: meta.is_dir(),
-            size: meta.len(),
-            mtime: meta.modified().unwrap_or(UNIX_EPOCH),
-        });
-    }
-    let html = render_listing(uri, &mut entries);
-    let mut r = Reply::new(200);
-    r.content_type = Some(Cow::Borrowed("text/html"));
-    r.body = ReplyBody::Bytes(Cow::Owned(html.into_bytes()));
-    Ok(r)
-}
-
-/// The HTML of a directory listing (nginx's layout): directories first, then
-/// files, each group sorted by name; names escaped for HTML and URLs.
-pub fn render_listing(uri: &str, entries: &mut [ListEntry]) -> String {
-    entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
-    let title = html_escape(uri);
-    let mut html = format!(
-        "<html>\r\n<head><title>Index of {title}</title></head>\r\n<body>\r\n<h1>Index of {title}</h1><hr><pre><a href=\"../\">../</a>\r\n"
-    );
-    for e in entries.iter() {
-        let slash = if e.is_dir { "/" } else { "" };
-        // Strict escaping: a name like `javascript:alert(1)` must stay a
-        // relative link (nginx writes `javascript%3Aalert%281%29`).
-        let href = percent_encode_segment(e.name.as_bytes());
-        let shown = html_escape(&e.name);
-        let width = e.name.chars().count() + slash.len();
-        let pad = " ".repeat(51usize.saturating_sub(width).max(1));
-        let date = listing_date(e.mtime);
-        let size = if e.is_dir { "-".to_string() } else { e.size.to_string() };
-        html.push_str(&format!(
-            "<a href=\"{href}{slash}\">{shown}{slash}</a>{pad}{date} {size:>19}\r\n"
-        ));
-    }
-    html.push_str("</pre><hr></body>\r\n</html>\r\n");
-    html
-}
-
-/// `06-Nov-1994 08:49` from the IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn listing_date(t: SystemTime) -> String {
-    let d = platform::httpdate::fmt_http_date(t);
-    match (d.get(5..7), d.get(8..11), d.get(12..16), d.get(17..22)) {
-        (Some(day), Some(mon), Some(year), Some(hm)) => format!("{day}-{mon}-{year} {hm}"),
-        _ => d,
-    }
 }
 
 #[cfg(test)]
@@ -384,11 +313,11 @@ mod tests {
             ("outdir/root/a.txt", Ok("a.txt")),
         ];
         for (rel, want) in cases {
-            let got = resolve(Some(&root), rel).map(|(p, _)| p);
+            let got = resolve(Some(&root), rel).map(|(p, _)| p).map_err(|e| e.status);
             let want = want.map(|w| if w.is_empty() { root.clone() } else { root.join(w) });
             assert_eq!(got, want, "{rel}");
         }
-        assert_eq!(resolve(None, "a.txt").map(|(p, _)| p), Err(404));
+        assert_eq!(resolve(None, "a.txt").map(|(p, _)| p).map_err(|e| e.status), Err(404));
         let _ = fs::remove_dir_all(top);
     }
 
@@ -424,7 +353,8 @@ mod tests {
         ];
         for (path, want) in cases {
             let req = FileRequest { path, ..FileRequest::default() };
-            let got = serve(&req, &loc, Some(&root), &cache).map(|r| r.status);
+            let got =
+                serve(&req, &loc, Some(&root), &cache).map(|r| r.status).map_err(|e| e.status);
             assert_eq!(got, *want, "{path}");
         }
         let _ = fs::remove_dir_all(top);
@@ -438,7 +368,9 @@ mod tests {
         loc.mapping = Mapping::Root(root.clone());
         loc.index = vec!["../secret".into(), "..".into(), "sub/b.txt".into()];
         let req = FileRequest { path: "/sub/", ..FileRequest::default() };
-        let got = serve(&req, &loc, Some(&root), &FileCache::default()).map(|r| r.status);
+        let got = serve(&req, &loc, Some(&root), &FileCache::default())
+            .map(|r| r.status)
+            .map_err(|e| e.status);
         assert_eq!(got, Err(403));
         let _ = fs::remove_dir_all(top);
     }
@@ -461,43 +393,7 @@ mod tests {
             &loc,
             &FileCache::default(),
         );
-        assert_eq!(got.err(), Some(404));
+        assert_eq!(got.err().map(|e| e.status), Some(404));
         let _ = fs::remove_dir_all(top);
-    }
-
-    #[test]
-    fn listing_escapes_and_sorts() {
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
-        let mut entries = vec![
-            ListEntry { name: "b.txt".into(), is_dir: false, size: 12, mtime: t },
-            ListEntry { name: "<x>&\"".into(), is_dir: false, size: 1, mtime: t },
-            ListEntry { name: "sub".into(), is_dir: true, size: 4096, mtime: t },
-            ListEntry { name: "a.txt".into(), is_dir: false, size: 3, mtime: t },
-        ];
-        let html = render_listing("/d<ir>/", &mut entries);
-        assert!(html.contains("<title>Index of /d&lt;ir&gt;/</title>"), "{html}");
-        let sub = html.find("href=\"sub/\"").unwrap_or(usize::MAX);
-        let lt = html.find("href=\"%3Cx%3E%26%22\"").unwrap_or(usize::MAX);
-        let a = html.find("href=\"a.txt\"").unwrap_or(usize::MAX);
-        let b = html.find("href=\"b.txt\"").unwrap_or(usize::MAX);
-        assert!(sub < lt && lt < a && a < b, "{html}");
-        assert!(html.contains(">&lt;x&gt;&amp;&quot;</a>"), "{html}");
-        assert!(html.contains("06-Nov-1994 08:49"), "{html}");
-        assert!(!html.contains("<x>"), "{html}");
-    }
-
-    #[test]
-    fn listing_href_of_scheme_like_name_is_relative() {
-        let t = UNIX_EPOCH;
-        let mut entries = vec![ListEntry {
-            name: "javascript:alert(1)".into(),
-            is_dir: false,
-            size: 1,
-            mtime: t,
-        }];
-        let html = render_listing("/d/", &mut entries);
-        assert!(html.contains("<a href=\"javascript%3Aalert%281%29\">"), "{html}");
-        assert!(html.contains(">javascript:alert(1)</a>"), "{html}");
-        assert!(!html.contains("href=\"javascript:"), "{html}");
     }
 }

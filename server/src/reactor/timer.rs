@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use crate::slab::Key;
+use super::slab::Key;
 
 /// The deadline heap.
 #[derive(Debug, Default)]
@@ -113,8 +113,8 @@ impl Timers {
 
 #[cfg(test)]
 mod tests {
+    use super::super::slab::Slab;
     use super::*;
-    use crate::slab::Slab;
     use std::time::Duration;
 
     fn fire_all(timers: &mut Timers, slots: &mut Slab<TimerSlot>, now: Instant) -> Vec<Key> {

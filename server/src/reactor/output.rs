@@ -1,0 +1,346 @@
+//! A connection's output: a queue of parts written in order, one write (or
+//! `sendfile`) per loop iteration.
+//!
+//! Parts are bytes (response heads, small bodies, cached files copied in),
+//! file ranges sent with `sendfile`, and streams whose bytes a handler
+//! produces later (framed here: chunked, close-delimited or of a known
+//! length). Bytes go straight into one reused buffer while nothing else is
+//! queued, so the common response (head and small body) costs one `write`
+//! and no allocation; behind a file or a stream they wait as a part of their
+//! own (lighttpd's `chunkqueue`).
+//!
+//! It counts bytes queued and sent since the connection opened, so the
+//! connection knows when each response has really gone out (for its access
+//! log line) and how much of it.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, ErrorKind, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+
+use crate::http::chunked::{encode_chunk, LAST_CHUNK};
+use crate::http::response::Framing;
+
+/// Responses are queued until the buffer holds this much (pipelining).
+pub const PIPELINE_BYTES: usize = 64 * 1024;
+/// Most bytes one `sendfile` call is asked for (the fairness budget).
+pub const SENDFILE_CHUNK: usize = 1024 * 1024;
+/// Most stream bytes waiting in the buffer before the handler is asked for
+/// more (the back-pressure bound of a streamed body).
+pub const STREAM_BYTES: usize = 16 * 1024;
+/// A buffer larger than this is freed once drained.
+pub const KEEP_BUFFER_BYTES: usize = 4 * PIPELINE_BYTES;
+
+/// One queued part after the buffer.
+#[derive(Debug)]
+enum Part {
+    /// Bytes queued behind a file or a stream.
+    Bytes(Vec<u8>),
+    /// `remaining` bytes of `file` from `offset`.
+    File { file: File, offset: u64, remaining: u64 },
+    /// A body its handler is still producing.
+    Stream(Framing),
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes the socket took.
+    pub bytes: usize,
+    /// Whether the socket's readiness was used up (a short write or
+    /// `EAGAIN`): a new readiness report will come when it drains.
+    pub exhausted: bool,
+}
+
+/// The output queue of one connection.
+#[derive(Debug, Default)]
+pub struct Output {
+    buf: Vec<u8>,
+    pos: usize,
+    parts: VecDeque<Part>,
+    queued: u64,
+    sent: u64,
+}
+
+impl Output {
+    /// Bytes queued since the connection opened.
+    pub fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Bytes sent since the connection opened.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Whether everything queued was sent.
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.buf.len() && self.parts.is_empty()
+    }
+
+    /// Whether the queue holds enough that no further response should be
+    /// added: a file or a stream is queued, or the buffer is full.
+    pub fn is_backlogged(&self) -> bool {
+        !self.parts.is_empty() || self.buf.len() - self.pos >= PIPELINE_BYTES
+    }
+
+    /// Whether a write has something to do now (a stream waiting for its
+    /// handler has not).
+    pub fn wants_write(&self) -> bool {
+        self.pos < self.buf.len()
+            || matches!(self.parts.front(), Some(Part::Bytes(_) | Part::File { .. }))
+    }
+
+    /// Whether a stream is queued (its handler still produces the body).
+    pub fn has_stream(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Stream(_)))
+    }
+
+    /// Appends bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.queued += data.len() as u64;
+        match self.parts.back_mut() {
+            None => self.buf.extend_from_slice(data),
+            Some(Part::Bytes(b)) => b.extend_from_slice(data),
+            Some(_) => self.parts.push_back(Part::Bytes(data.to_vec())),
+        }
+    }
+
+    /// Appends bytes written by `fill` into the buffer (a response head),
+    /// without an intermediate copy when nothing else is queued.
+    pub fn push_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
+        let target = match self.parts.back_mut() {
+            None => &mut self.buf,
+            Some(Part::Bytes(b)) => b,
+            Some(_) => {
+                self.parts.push_back(Part::Bytes(Vec::new()));
+                match self.parts.back_mut() {
+                    Some(Part::Bytes(b)) => b,
+                    _ => return,
+                }
+            }
+        };
+        let before = target.len();
+        fill(target);
+        self.queued += (target.len() - before) as u64;
+    }
+
+    /// Appends `len` bytes of `file` from `offset`, sent with `sendfile`.
+    pub fn push_file(&mut self, file: File, offset: u64, len: u64) {
+        if len > 0 {
+            self.queued += len;
+            self.parts.push_back(Part::File { file, offset, remaining: len });
+        }
+    }
+
+    /// Appends a stream framed as `framing`; its bytes come through
+    /// [`Output::stream_push`] and it ends with [`Output::stream_end`].
+    pub fn push_stream(&mut self, framing: Framing) {
+        self.parts.push_back(Part::Stream(framing));
+    }
+
+    /// How many raw bytes the stream may take now: zero until everything
+    /// queued before it has been sent, and while [`STREAM_BYTES`] of it wait.
+    pub fn stream_room(&self) -> usize {
+        match self.parts.front() {
+            Some(Part::Stream(Framing::Length(n))) => {
+                let room = STREAM_BYTES.saturating_sub(self.buf.len() - self.pos);
+                usize::try_from(*n).map_or(room, |n| n.min(room))
+            }
+            Some(Part::Stream(_)) => STREAM_BYTES.saturating_sub(self.buf.len() - self.pos),
+            _ => 0,
+        }
+    }
+
+    /// Queues stream data (at most [`Output::stream_room`] bytes), framed;
+    /// returns how many bytes were taken.
+    pub fn stream_push(&mut self, data: &[u8]) -> usize {
+        let take = data.len().min(self.stream_room());
+        let Some(data) = data.get(..take) else { return 0 };
+        if data.is_empty() {
+            return 0;
+        }
+        let before = self.buf.len();
+        match self.parts.front_mut() {
+            Some(Part::Stream(Framing::Chunked)) => encode_chunk(data, &mut self.buf),
+            Some(Part::Stream(Framing::Length(n))) => {
+                *n -= data.len() as u64;
+                self.buf.extend_from_slice(data);
+            }
+            Some(Part::Stream(_)) => self.buf.extend_from_slice(data),
+            _ => return 0,
+        }
+        self.queued += (self.buf.len() - before) as u64;
+        take
+    }
+
+    /// Ends the stream at the front of the queue: the last chunk for a
+    /// chunked body. Returns false when a body of known length ended short
+    /// (the connection must close: the client is owed bytes).
+    pub fn stream_end(&mut self) -> bool {
+        match self.parts.pop_front() {
+            Some(Part::Stream(Framing::Chunked)) => {
+                self.buf.extend_from_slice(LAST_CHUNK);
+                self.queued += LAST_CHUNK.len() as u64;
+                true
+            }
+            Some(Part::Stream(Framing::Length(n))) => n == 0,
+            Some(Part::Stream(_)) => true,
+            Some(other) => {
+                self.parts.push_front(other);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// One `write` or `sendfile` to `socket`.
+    ///
+    /// # Errors
+    /// Any error but `EAGAIN` and `EINTR` (the connection must close), and a
+    /// file that shrank while it was sent (`sendfile` returning 0).
+    pub fn write_to(&mut self, socket: &TcpStream) -> io::Result<Written> {
+        if self.pos == self.buf.len() {
+            if let Some(Part::Bytes(_)) = self.parts.front() {
+                if let Some(Part::Bytes(b)) = self.parts.pop_front() {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+            }
+        }
+        if self.pos < self.buf.len() {
+            let out = self.buf.get(self.pos..).unwrap_or_default();
+            let len = out.len();
+            let n = match (&mut &*socket).write(out) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) => return retryable(e),
+            };
+            self.pos += n;
+            self.sent += n as u64;
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+                if self.buf.capacity() > KEEP_BUFFER_BYTES {
+                    self.buf = Vec::new();
+                }
+            }
+            return Ok(Written { bytes: n, exhausted: n < len });
+        }
+        let Some(Part::File { file, offset, remaining }) = self.parts.front_mut() else {
+            return Ok(Written { bytes: 0, exhausted: false });
+        };
+        let want = usize::try_from(*remaining).unwrap_or(usize::MAX).min(SENDFILE_CHUNK);
+        let n = match platform::sendfile::sendfile(socket.as_fd(), file.as_fd(), *offset, want) {
+            // The file shrank under us: the promised length cannot be sent.
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => n,
+            Err(e) => return retryable(e),
+        };
+        *offset += n as u64;
+        *remaining = remaining.saturating_sub(n as u64);
+        self.sent += n as u64;
+        if *remaining == 0 {
+            self.parts.pop_front();
+        }
+        Ok(Written { bytes: n, exhausted: n < want })
+    }
+
+    /// Frees a large buffer (an idle connection keeps little).
+    pub fn shrink(&mut self) {
+        if self.is_empty() && self.buf.capacity() > 4 * 1024 {
+            self.buf = Vec::new();
+        }
+    }
+}
+
+/// `EAGAIN` and `EINTR` are no progress, not errors.
+fn retryable(e: io::Error) -> io::Result<Written> {
+    match e.kind() {
+        ErrorKind::WouldBlock => Ok(Written { bytes: 0, exhausted: true }),
+        ErrorKind::Interrupted => Ok(Written { bytes: 0, exhausted: false }),
+        _ => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = l.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+        let (s, _) = l.accept().unwrap_or_else(|e| panic!("accept: {e}"));
+        s.set_nonblocking(true).unwrap_or_else(|e| panic!("nonblocking: {e}"));
+        (s, c)
+    }
+
+    fn drain(out: &mut Output, s: &TcpStream) {
+        for _ in 0..100 {
+            if !out.wants_write() {
+                return;
+            }
+            out.write_to(s).unwrap_or_else(|e| panic!("write: {e}"));
+        }
+        panic!("output did not drain");
+    }
+
+    #[test]
+    fn parts_go_out_in_order_with_stream_framing() {
+        let (s, mut c) = pair();
+        let dir = std::env::temp_dir().join(format!("berth-output-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let path = dir.join("f");
+        std::fs::write(&path, b"0123456789").unwrap_or_else(|e| panic!("write: {e}"));
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+
+        let mut out = Output::default();
+        out.push(b"head1|");
+        out.push_file(file, 2, 5);
+        out.push(b"|head2|");
+        out.push_stream(Framing::Chunked);
+        assert!(out.is_backlogged());
+        assert_eq!(out.stream_room(), 0, "the stream waits behind the file");
+        drain(&mut out, &s);
+        assert!(out.stream_room() > 0);
+        assert!(!out.wants_write(), "a waiting stream has nothing to write");
+        assert_eq!(out.stream_push(b"abc"), 3);
+        assert!(out.stream_end());
+        drain(&mut out, &s);
+        assert!(out.is_empty());
+        assert_eq!(out.sent(), out.queued());
+
+        let want = b"head1|23456|head2|3\r\nabc\r\n0\r\n\r\n";
+        let mut got = vec![0; want.len()];
+        c.read_exact(&mut got).unwrap_or_else(|e| panic!("read: {e}"));
+        assert_eq!(got, want);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn stream_of_known_length_is_bounded_and_checked() {
+        let mut out = Output::default();
+        out.push_stream(Framing::Length(4));
+        assert_eq!(out.stream_room(), 4);
+        assert_eq!(out.stream_push(b"abcdef"), 4, "never more than the length promised");
+        assert_eq!(out.stream_room(), 0);
+        assert!(out.stream_end());
+
+        out.push_stream(Framing::Length(4));
+        assert_eq!(out.stream_push(b"ab"), 2);
+        assert!(!out.stream_end(), "ending short is reported");
+    }
+
+    #[test]
+    fn stream_room_pushes_back() {
+        let mut out = Output::default();
+        out.push_stream(Framing::Close);
+        let big = vec![b'x'; 3 * STREAM_BYTES];
+        assert_eq!(out.stream_push(&big), STREAM_BYTES);
+        assert_eq!(out.stream_room(), 0, "a full stream buffer takes nothing more");
+    }
+}

@@ -1,0 +1,202 @@
+//! What requests are served from: the [`Site`], derived from the
+//! configuration and swapped whole by a reload, and the [`Runtime`], the
+//! state that lives as long as the process (clock, logs, buffer pool, file
+//! cache, children to reap) and survives reloads.
+//!
+//! A request keeps an `Rc<Site>` of the configuration it arrived under, so a
+//! reload in the middle of it never makes it read another site's settings.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use config::{Config, Location};
+
+use crate::handlers::cache::FileCache;
+use crate::handlers::static_files;
+use crate::http::request::Limits;
+use crate::log::{self, Level, Log};
+
+/// Extra read buffer space beyond the head limit, so a body start fits too.
+pub const READ_SLACK_BYTES: usize = 4 * 1024;
+/// Size of a connection's first read buffer; it grows only for a head that
+/// does not fit (nginx's `client_header_buffer_size` is 1 KiB), up to
+/// [`Site::read_buffer_size`].
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Most idle read buffers kept for reuse (128 KiB).
+pub const POOLED_BUFFERS: usize = 64;
+
+/// Everything derived from one configuration.
+#[derive(Debug)]
+pub struct Site {
+    /// The configuration.
+    pub config: Config,
+    /// Canonical mapping base of every location (`[server][location]`),
+    /// `None` when it does not exist.
+    pub bases: Vec<Vec<Option<PathBuf>>>,
+    /// Request head limits.
+    pub limits: Limits,
+}
+
+impl Site {
+    /// The site of `config`, canonicalising every location's base.
+    pub fn new(config: Config) -> Site {
+        let bases = config
+            .servers
+            .iter()
+            .map(|s| {
+                s.locations
+                    .iter()
+                    .map(|l| std::fs::canonicalize(static_files::mapping_base(l)).ok())
+                    .collect()
+            })
+            .collect();
+        Site { config, bases, limits: Limits::default() }
+    }
+
+    /// Largest size of a connection's read buffer: a whole head of the
+    /// largest size allowed, plus room for the start of a body or the next
+    /// request.
+    pub fn read_buffer_size(&self) -> usize {
+        self.limits.max_head + READ_SLACK_BYTES
+    }
+
+    /// Location `at` = (server index, location index).
+    pub fn location(&self, at: (usize, usize)) -> Option<&Location> {
+        self.config.servers.get(at.0)?.locations.get(at.1)
+    }
+
+    /// The canonical mapping base of location `at`, if it exists.
+    pub fn base(&self, at: (usize, usize)) -> Option<&Path> {
+        self.bases.get(at.0)?.get(at.1)?.as_deref()
+    }
+
+    /// The first `server_name` of server `index`, for log lines.
+    pub fn server_name(&self, index: usize) -> &str {
+        let names = self.config.servers.get(index).map(|s| s.names.as_slice());
+        names.and_then(<[String]>::first).map_or("", String::as_str)
+    }
+}
+
+/// Process-long state shared by every connection.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The loop's clock and cached date strings.
+    pub clock: Clock,
+    /// Access and error logs (reopened by a reload).
+    pub log: Log,
+    /// Small files' contents.
+    pub cache: FileCache,
+    /// Scratch space for decoded chunked bodies.
+    pub scratch: Vec<u8>,
+    /// Graceful stop in progress: no more keep-alive.
+    pub shutting_down: bool,
+    /// Child processes started by handlers and not yet reaped; the reactor
+    /// reaps them on `SIGCHLD` and at exit.
+    pub children: Vec<u32>,
+    /// Read buffers of connections that went idle, for reuse.
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Runtime {
+    /// A runtime writing to `log`.
+    pub fn new(log: Log) -> Runtime {
+        Runtime {
+            clock: Clock::new(),
+            log,
+            cache: FileCache::default(),
+            scratch: Vec::new(),
+            shutting_down: false,
+            children: Vec::new(),
+            buffers: Vec::new(),
+        }
+    }
+
+    /// A small read buffer of [`READ_BUFFER_BYTES`], from the pool when one
+    /// is there.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        match self.buffers.pop() {
+            Some(b) => b,
+            None => vec![0; READ_BUFFER_BYTES],
+        }
+    }
+
+    /// Gives a read buffer back. The pool keeps at most [`POOLED_BUFFERS`],
+    /// and only small ones: a buffer grown for a large head is freed, so idle
+    /// memory returns to the baseline after load.
+    pub fn give_buffer(&mut self, buf: Vec<u8>) {
+        let small = buf.len() == READ_BUFFER_BYTES && buf.capacity() == READ_BUFFER_BYTES;
+        if self.buffers.len() < POOLED_BUFFERS && small {
+            self.buffers.push(buf);
+        }
+    }
+
+    /// Logs an error-log line.
+    pub fn error(&mut self, level: Level, message: &str) {
+        self.log.error(level, message, &self.clock.time_err, self.clock.now);
+    }
+}
+
+/// The loop's notion of now, with the `Date` header and log timestamps
+/// re-formatted at most once a second.
+#[derive(Debug)]
+pub struct Clock {
+    /// Monotonic now.
+    pub now: Instant,
+    second: u64,
+    /// IMF-fixdate for the `Date` header.
+    pub date: String,
+    /// Access log time.
+    pub time_local: String,
+    /// Error log time.
+    pub time_err: String,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let mut c = Clock {
+            now: Instant::now(),
+            second: u64::MAX,
+            date: String::new(),
+            time_local: String::new(),
+            time_err: String::new(),
+        };
+        c.update();
+        c
+    }
+
+    /// Reads the clocks; re-formats the strings when the second changed.
+    pub fn update(&mut self) {
+        self.now = Instant::now();
+        let wall = SystemTime::now();
+        let second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.date = platform::httpdate::fmt_http_date(wall);
+            self.time_local = log::time_local(&self.date);
+            self.time_err = log::time_err(&self.date);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_pool_keeps_only_small_buffers() {
+        let log = Log::open(None, &config::LogTarget::Off).unwrap_or_else(|e| panic!("log: {e}"));
+        let mut rt = Runtime::new(log);
+        let mut grown = rt.take_buffer();
+        assert_eq!(grown.len(), READ_BUFFER_BYTES);
+        grown.resize(16 * 1024 + READ_SLACK_BYTES, 0);
+        rt.give_buffer(grown);
+        rt.give_buffer(vec![0; READ_BUFFER_BYTES]);
+        assert_eq!(rt.buffers.len(), 1);
+        assert!(rt.buffers.iter().all(|b| b.capacity() == READ_BUFFER_BYTES));
+        for _ in 0..2 * POOLED_BUFFERS {
+            rt.give_buffer(vec![0; READ_BUFFER_BYTES]);
+        }
+        assert_eq!(rt.buffers.len(), POOLED_BUFFERS);
+        assert_eq!(rt.take_buffer().len(), READ_BUFFER_BYTES);
+    }
+}
