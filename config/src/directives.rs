@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::error::{Fail, Pos};
 use crate::lexer::Token;
-use crate::model::{CgiHandler, LogTarget, Methods, Redirect};
-use crate::value::{self, ListenError};
+use crate::model::{CgiHandler, LogTarget, Methods, Return};
+use crate::value::{self, DurationError, ListenError};
 
 /// The top level of the file.
 pub(crate) const MAIN: u8 = 1;
@@ -54,6 +54,8 @@ pub(crate) enum Handler {
     Server,
     /// `location PREFIX { }`: parse a location block.
     Location,
+    /// `types { TYPE EXT ...; }`: parse a table of MIME types.
+    Types,
 }
 
 /// One row of the table.
@@ -72,6 +74,7 @@ pub(crate) struct Spec {
 
 const TIMEOUT_CTX: u8 = MAIN | SERVER;
 const SRV_LOC: u8 = SERVER | LOCATION;
+const ANY: u8 = MAIN | SERVER | LOCATION;
 
 const fn set(
     name: &'static str,
@@ -120,6 +123,16 @@ pub(crate) static TABLE: &[Spec] = &[
     set("error_page", SRV_LOC, Arity::AtLeast(2), true, set_error_page),
     set("methods", SRV_LOC, Arity::AtLeast(1), false, set_methods),
     set("autoindex", SRV_LOC, Arity::Exactly(1), false, set_autoindex),
+    // anywhere
+    set("default_type", ANY, Arity::Exactly(1), false, set_default_type),
+    Spec {
+        name: "types",
+        contexts: ANY,
+        arity: Arity::Exactly(0),
+        block: true,
+        repeatable: true,
+        handler: Handler::Types,
+    },
     // location
     set("alias", LOCATION, Arity::Exactly(1), false, set_alias),
     set("return", LOCATION, Arity::Between(1, 2), false, set_return),
@@ -131,6 +144,55 @@ pub(crate) static TABLE: &[Spec] = &[
 /// The row for `name`, if there is one (exact, case-sensitive as nginx).
 pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
     TABLE.iter().find(|s| s.name == name)
+}
+
+/// Directives the parser accepts and validates but the server does not act
+/// on yet, each with what happens meanwhile. Every use gets a warning
+/// (`berth -t`, startup, reload). The issue that builds one removes its row.
+pub(crate) static NOT_YET: &[(&str, &str)] = &[
+    (
+        "cgi",
+        "CGI is not available yet: requests for these files get 403 and are never served as files",
+    ),
+    ("cgi_timeout", "CGI is not available yet"),
+    ("upload_store", "uploads are not available yet: POST here gets 405"),
+    ("session", "sessions are not available yet: no session cookie is issued"),
+];
+
+const NO_TLS: &str =
+    "Berth has no TLS: terminate TLS in a proxy in front of it, see docs/operations.md#tls";
+
+/// Directives nginx users write by habit that Berth does not have, with what
+/// to do instead (appended to `unknown directive "NAME"`).
+pub(crate) static NGINX_HABITS: &[(&str, &str)] = &[
+    ("http", "Berth's configuration has no http block: put server blocks at the top level"),
+    ("events", "Berth's configuration has no events block: remove it; the connection limit is \"max_connections\" at the top level"),
+    ("include", "Berth reads one file: copy the included text in; common MIME types are built in and a \"types\" block adds more"),
+    ("worker_processes", "Berth runs one process with one event loop by design: remove this line"),
+    ("worker_connections", "use \"max_connections\" at the top level"),
+    ("worker_rlimit_nofile", "Berth raises its open file limit itself: remove this line"),
+    ("user", "Berth does not switch users: start it as the user it should run as, see docs/operations.md"),
+    ("pid", "Berth writes no pid file: let a service manager track it, see docs/operations.md"),
+    ("daemon", "Berth stays in the foreground: let a service manager run it, see docs/operations.md"),
+    ("ssl", NO_TLS),
+    ("ssl_certificate", NO_TLS),
+    ("ssl_certificate_key", NO_TLS),
+    ("ssl_protocols", NO_TLS),
+    ("ssl_ciphers", NO_TLS),
+    ("proxy_pass", "Berth is not a reverse proxy"),
+    ("fastcgi_pass", "Berth runs CGI scripts, not FastCGI: see the \"cgi\" directive"),
+    ("try_files", "Berth serves the file a path maps to, or the folder's \"index\" files"),
+    ("rewrite", "redirect with \"return 301 URL;\" in a location instead"),
+    ("if", "Berth's configuration has no conditions"),
+    ("limit_except", "list the allowed methods with \"methods\""),
+    ("gzip", "Berth does not compress responses: remove this line"),
+    ("sendfile", "Berth always sends large files with sendfile: remove this line"),
+    ("tcp_nodelay", "Berth always sets TCP_NODELAY: remove this line"),
+];
+
+/// The explanation for an nginx directive Berth does not have.
+pub(crate) fn nginx_habit(name: &str) -> Option<&'static str> {
+    NGINX_HABITS.iter().find(|(n, _)| *n == name).map(|(_, why)| *why)
 }
 
 /// What setters need besides the block: where relative paths start, and
@@ -223,10 +285,14 @@ pub(crate) struct Scope {
     pub(crate) methods: Option<Methods>,
     pub(crate) autoindex: Option<bool>,
     pub(crate) alias: Option<PathBuf>,
-    pub(crate) redirect: Option<Redirect>,
+    pub(crate) ret: Option<Return>,
     pub(crate) cgi: Vec<CgiHandler>,
     pub(crate) upload_store: Option<PathBuf>,
     pub(crate) session: Option<bool>,
+    /// `types` entries of this block, extension (lowercase) -> type; `None`
+    /// when the block has no `types`.
+    pub(crate) types: Option<Vec<(String, String)>>,
+    pub(crate) default_type: Option<String>,
 }
 
 fn invalid_value(name: &Token, arg: &Token) -> Fail {
@@ -305,7 +371,16 @@ fn set_timeout(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(
         .iter()
         .position(|n| *n == name.text)
         .ok_or_else(|| Fail::at(name.pos, format!("unknown directive \"{}\"", name.text)))?;
-    let d = value::parse_duration(&arg.text).ok_or_else(|| invalid_value(name, arg))?;
+    let d = value::parse_duration(&arg.text).map_err(|e| match e {
+        DurationError::Malformed => invalid_value(name, arg),
+        DurationError::TooLarge => Fail::at(
+            arg.pos,
+            format!(
+                "invalid value \"{}\" in \"{}\" directive, it must not exceed 365d",
+                arg.text, name.text
+            ),
+        ),
+    })?;
     s.timeouts[i] = Some(d);
     Ok(())
 }
@@ -328,6 +403,27 @@ fn set_listen(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<()
             "reuseport" if !spec.reuseport => spec.reuseport = true,
             "default_server" | "reuseport" => {
                 return Err(Fail::at(flag.pos, format!("duplicate \"{}\" parameter", flag.text)))
+            }
+            "ssl" | "quic" => {
+                return Err(Fail::at(
+                    flag.pos,
+                    format!("invalid parameter \"{}\" ({NO_TLS})", flag.text),
+                ))
+            }
+            "http2" | "http3" => {
+                return Err(Fail::at(
+                    flag.pos,
+                    format!(
+                        "invalid parameter \"{}\" (Berth speaks HTTP/1.1 and 1.0 only)",
+                        flag.text
+                    ),
+                ))
+            }
+            "default" => {
+                return Err(Fail::at(
+                    flag.pos,
+                    "invalid parameter \"default\", did you mean \"default_server\"?",
+                ))
             }
             other => {
                 let hint = value::closest(other, ["default_server", "reuseport"])
@@ -429,6 +525,17 @@ fn set_index(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(),
         if arg.text.is_empty() || has_control(&arg.text) {
             return Err(invalid_value(name, arg));
         }
+        // An index name is joined to the folder a request names: a "/" or a
+        // dot name could leave the root.
+        if arg.text.contains('/') || arg.text == "." || arg.text == ".." {
+            return Err(Fail::at(
+                arg.pos,
+                format!(
+                    "invalid value \"{}\" in \"index\" directive, it must be a file name without \"/\" (and not \".\" or \"..\")",
+                    arg.text
+                ),
+            ));
+        }
         list.push(arg.text.clone());
     }
     Ok(())
@@ -462,7 +569,14 @@ fn set_error_page(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Resul
             ),
         ));
     }
-    if !value::is_normal_path(&uri.text) {
+    // Decoded once, as the server decodes it when it serves the page.
+    let decoded = value::decode_prefix(&uri.text).map_err(|why| {
+        Fail::at(
+            uri.pos,
+            format!("invalid URI \"{}\" in \"error_page\" directive, {why}", uri.text),
+        )
+    })?;
+    if !value::is_normal_path(&decoded) {
         return Err(Fail::at(
             uri.pos,
             format!(
@@ -538,43 +652,156 @@ fn set_session(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(
     Ok(())
 }
 
+/// The codes `return CODE URL;` redirects with.
+const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// `return CODE URL;` (a redirect), `return CODE [TEXT];` (200 or 400 to 599,
+/// with an optional body), or `return URL;` (a 302), as nginx.
 fn set_return(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
     let arg = first(name, args)?;
-    let (code, target) = match args.get(1) {
-        Some(target) => {
-            let code = match arg.text.as_str() {
-                "301" => 301,
-                "302" => 302,
-                "303" => 303,
-                "307" => 307,
-                "308" => 308,
-                _ => {
-                    return Err(Fail::at(
-                        arg.pos,
-                        format!(
-                            "invalid return code \"{}\", it must be 301, 302, 303, 307 or 308",
-                            arg.text
-                        ),
-                    ))
-                }
-            };
-            (code, target)
+    let is_url = |t: &str| t.starts_with("http://") || t.starts_with("https://");
+    let Some(code) = value::parse_digits(&arg.text).and_then(|n| u16::try_from(n).ok()) else {
+        if args.len() == 1 && is_url(&arg.text) {
+            // nginx: a lone URL argument is a 302 redirect.
+            s.ret = Some(Return::Redirect { code: 302, target: redirect_target(arg)? });
+            return Ok(());
         }
-        // nginx: a lone URL argument is a 302 redirect.
-        None if arg.text.starts_with("http://") || arg.text.starts_with("https://") => (302, arg),
-        // `return 301;`: a code without its URL.
-        None if value::parse_digits(&arg.text).is_some() => return Err(arity_error(name)),
-        None => {
-            return Err(Fail::at(arg.pos, format!("invalid return code \"{}\"", arg.text)));
-        }
+        let hint = if arg.text.starts_with('/') {
+            format!(", to redirect write \"return 302 {};\"", arg.text)
+        } else {
+            String::new()
+        };
+        return Err(Fail::at(arg.pos, format!("invalid return code \"{}\"{hint}", arg.text)));
     };
+    s.ret = Some(match (code, args.get(1)) {
+        (c, Some(target)) if REDIRECT_CODES.contains(&c) => {
+            Return::Redirect { code: c, target: redirect_target(target)? }
+        }
+        (c, None) if REDIRECT_CODES.contains(&c) => {
+            return Err(Fail::at(
+                name.pos,
+                format!(
+                    "invalid number of arguments in \"return\" directive, a {c} redirect needs a URL: \"return {c} /new;\""
+                ),
+            ))
+        }
+        (444, _) => {
+            return Err(Fail::at(
+                arg.pos,
+                "invalid return code \"444\", closing without a response is not supported",
+            ))
+        }
+        (c @ (200 | 400..=599), text) => {
+            Return::Status { code: c, text: text.map(|t| t.text.clone()) }
+        }
+        _ => {
+            return Err(Fail::at(
+                arg.pos,
+                format!(
+                    "invalid return code \"{}\", it must be 200, 301, 302, 303, 307, 308 or from 400 to 599",
+                    arg.text
+                ),
+            ))
+        }
+    });
+    Ok(())
+}
+
+/// A redirect's `Location`: non-empty, no whitespace or control characters
+/// (it becomes a header value).
+fn redirect_target(target: &Token) -> Result<String, Fail> {
     if target.text.is_empty() || target.text.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(Fail::at(
             target.pos,
             format!("invalid URL \"{}\" in \"return\" directive", target.text.escape_default()),
         ));
     }
-    s.redirect = Some(Redirect { code, target: target.text.clone() });
+    Ok(target.text.clone())
+}
+
+fn set_default_type(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    if !is_mime_type(&arg.text) {
+        return Err(Fail::at(
+            arg.pos,
+            format!(
+                "invalid value \"{}\" in \"default_type\" directive, it must look like \"text/plain\"",
+                arg.text
+            ),
+        ));
+    }
+    s.default_type = Some(arg.text.clone());
+    Ok(())
+}
+
+/// Whether `t` can be a `Content-Type` value: `type/subtype` and optional
+/// parameters, printable ASCII with no spaces but after a `;`.
+pub(crate) fn is_mime_type(t: &str) -> bool {
+    let essence = t.split(';').next().unwrap_or("");
+    let Some((ty, sub)) = essence.split_once('/') else { return false };
+    let token = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    token(ty) && token(sub) && t.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// One entry of a `types` block: `TYPE EXT ...;`, into `list` (extensions
+/// lowercased); a repeated extension replaces the earlier one, with a
+/// warning in `warnings` as nginx gives.
+pub(crate) fn add_types_entry(
+    list: &mut Vec<(String, String)>,
+    words: &[Token],
+    warnings: &mut Vec<Fail>,
+) -> Result<(), Fail> {
+    let Some((ty, exts)) = words.split_first() else { return Ok(()) };
+    if !is_mime_type(&ty.text) {
+        return Err(Fail::at(
+            ty.pos,
+            format!(
+                "invalid MIME type \"{}\" in \"types\" block, it must look like \"text/html\"",
+                ty.text
+            ),
+        ));
+    }
+    if exts.is_empty() {
+        return Err(Fail::at(
+            ty.pos,
+            format!(
+                "no extension for \"{}\" in \"types\" block: \"{} html htm;\"",
+                ty.text, ty.text
+            ),
+        ));
+    }
+    for ext in exts {
+        let e = ext.text.as_str();
+        if let Some(bare) = e.strip_prefix('.') {
+            return Err(Fail::at(
+                ext.pos,
+                format!("invalid extension \"{e}\" in \"types\" block, write it without the dot: \"{bare}\""),
+            ));
+        }
+        if e.is_empty()
+            || e.contains(|c: char| c == '/' || c == '.' || c.is_control() || c.is_whitespace())
+        {
+            return Err(Fail::at(ext.pos, format!("invalid extension \"{e}\" in \"types\" block")));
+        }
+        let lower = e.to_ascii_lowercase();
+        match list.iter_mut().find(|(x, _)| *x == lower) {
+            Some((_, previous)) => {
+                if *previous != ty.text {
+                    warnings.push(Fail::at(
+                        ext.pos,
+                        format!(
+                            "duplicate extension \"{e}\", content type: \"{}\", previous content type: \"{previous}\"",
+                            ty.text
+                        ),
+                    ));
+                }
+                *previous = ty.text.clone();
+            }
+            None => list.push((lower, ty.text.clone())),
+        }
+    }
     Ok(())
 }
 

@@ -35,6 +35,29 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A warning: the file is valid, but something in it is probably not what
+/// its author meant (nginx's `[warn]` lines), or is accepted but not acted on
+/// yet.
+///
+/// `Display` prints `FILE:LINE:COL: warning: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The configuration file, as it was given.
+    pub file: PathBuf,
+    /// 1-based line of the word the warning is about.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub col: u32,
+    /// What is wrong (`conflicting server name "" on 0.0.0.0:80, ignored`).
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: warning: {}", self.file.display(), self.line, self.col, self.message)
+    }
+}
+
 /// A place in the source: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Pos {
@@ -59,6 +82,11 @@ impl Fail {
     pub(crate) fn in_file(self, file: PathBuf) -> Error {
         Error { file, line: self.pos.line, col: self.pos.col, message: self.message }
     }
+
+    /// Attaches the file name to a warning.
+    pub(crate) fn warning_in(self, file: PathBuf) -> Warning {
+        Warning { file, line: self.pos.line, col: self.pos.col, message: self.message }
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +98,12 @@ mod tests {
         let e =
             Error { file: "a/b.conf".into(), line: 3, col: 5, message: "unexpected \"}\"".into() };
         assert_eq!(e.to_string(), "a/b.conf:3:5: unexpected \"}\"");
+    }
+
+    #[test]
+    fn warning_display() {
+        let w = Fail::at(Pos { line: 2, col: 9 }, "x").warning_in("a.conf".into());
+        assert_eq!(w.to_string(), "a.conf:2:9: warning: x");
     }
 
     #[test]

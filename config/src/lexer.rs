@@ -31,6 +31,8 @@ pub(crate) struct Token {
     /// Whether the word was written in double quotes.
     pub(crate) quoted: bool,
     pub(crate) pos: Pos,
+    /// Just past its last character (where a missing `;` belongs).
+    pub(crate) end: Pos,
 }
 
 /// Splits source text into tokens, one at a time.
@@ -108,7 +110,7 @@ impl<'a> Lexer<'a> {
                     text.push(c);
                     self.bump();
                 }
-                Ok(Token { kind: Kind::Word, text, quoted: false, pos })
+                Ok(Token { kind: Kind::Word, text, quoted: false, pos, end: self.pos() })
             }
             None => Ok(punct(Kind::Eof, self.eof)),
         }
@@ -139,13 +141,14 @@ impl<'a> Lexer<'a> {
             Some(&c) if !(c.is_whitespace() || matches!(c, ';' | '{' | '}')) => {
                 Err(Fail::at(self.pos(), format!("unexpected \"{c}\" after a quoted string")))
             }
-            _ => Ok(Token { kind: Kind::Word, text, quoted: true, pos }),
+            _ => Ok(Token { kind: Kind::Word, text, quoted: true, pos, end: self.pos() }),
         }
     }
 }
 
 fn punct(kind: Kind, pos: Pos) -> Token {
-    Token { kind, text: String::new(), quoted: false, pos }
+    let end = Pos { line: pos.line, col: pos.col.saturating_add(1) };
+    Token { kind, text: String::new(), quoted: false, pos, end }
 }
 
 /// The position reported for "end of file".
@@ -248,6 +251,17 @@ mod tests {
         let e = lex("root \"a\"b;").unwrap_err();
         assert_eq!(e.pos, Pos { line: 1, col: 9 });
         assert_eq!(e.message, "unexpected \"b\" after a quoted string");
+    }
+
+    #[test]
+    fn tokens_know_where_they_end() {
+        let mut lx = Lexer::new("root \"a b\"\n  www;");
+        let ends: Vec<(u32, u32)> = std::iter::from_fn(|| {
+            let t = lx.next_token().ok()?;
+            (t.kind != Kind::Eof).then_some((t.end.line, t.end.col))
+        })
+        .collect();
+        assert_eq!(ends, [(1, 5), (1, 11), (2, 6), (2, 7)]);
     }
 
     #[test]

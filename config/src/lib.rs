@@ -38,26 +38,32 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use error::Error;
+pub use error::{Error, Warning};
 pub use model::{
-    CgiHandler, Config, Listener, Location, LogTarget, Mapping, Methods, Redirect, Server,
-    Timeouts, DEFAULT_CGI_TIMEOUT, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT,
+    CgiHandler, Config, Listener, Location, LogTarget, Mapping, Methods, Return, Server, Timeouts,
+    DEFAULT_CGI_TIMEOUT, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT,
     DEFAULT_CLIENT_MAX_BODY_SIZE, DEFAULT_INDEX, DEFAULT_KEEPALIVE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SEND_TIMEOUT, METHOD_NAMES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE, DEFAULT_SEND_TIMEOUT, METHOD_NAMES,
 };
+pub use value::MAX_DURATION;
 
 /// Reads, parses and validates the configuration file at `path`, including
 /// the checks that roots, aliases, upload stores, log folders, CGI
 /// interpreters given as paths, and error pages exist.
 ///
 /// # Errors
-/// The file cannot be read (`line == 0`), is not UTF-8, or any error of [`parse`].
+/// The file cannot be read (`line == 0`; the message names the file's
+/// absolute path, so the folder it was looked for in shows), is not UTF-8,
+/// or any error of [`parse`].
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error {
-        file: path.to_path_buf(),
-        line: 0,
-        col: 0,
-        message: format!("cannot read \"{}\": {e}", path.display()),
+    let bytes = std::fs::read(path).map_err(|e| {
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Error {
+            file: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read \"{}\": {}", shown.display(), os_message(&e)),
+        }
     })?;
     let src = match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -106,10 +112,20 @@ fn parse_with(src: &str, file: &Path, check_fs: bool) -> Result<Config, Error> {
         file: file.to_path_buf(),
         line: 0,
         col: 0,
-        message: format!("cannot resolve the folder of \"{}\": {e}", file.display()),
+        message: format!("cannot resolve the folder of \"{}\": {}", file.display(), os_message(&e)),
     })?;
     let env = directives::Env { dir, check_fs };
     parser::parse(src, file, &env).map_err(|f| f.in_file(file.to_path_buf()))
+}
+
+/// An I/O error as a person reads it: the OS's description without Rust's
+/// ` (os error N)` suffix.
+pub fn os_message(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(cut)) => text[..cut].to_string(),
+        _ => text,
+    }
 }
 
 /// The absolute folder holding `file`.
@@ -121,6 +137,12 @@ fn folder_of(file: &Path) -> std::io::Result<PathBuf> {
 /// The name of every directive the language accepts, in table order.
 pub fn directive_names() -> impl Iterator<Item = &'static str> {
     directives::TABLE.iter().map(|s| s.name)
+}
+
+/// Directives accepted and validated but not acted on yet: each use gets a
+/// warning, and `docs/configuration.md` marks each "Not yet".
+pub fn not_yet_directives() -> impl Iterator<Item = &'static str> {
+    directives::NOT_YET.iter().map(|(name, _)| *name)
 }
 
 /// The contexts `name` is allowed in (`"main"`, `"server"`, `"location"`),

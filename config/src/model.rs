@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::error::Warning;
+
 /// Default for `max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default for `client_max_body_size`: 1 MiB, as nginx.
@@ -27,6 +29,8 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_CGI_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default index file list.
 pub const DEFAULT_INDEX: &str = "index.html";
+/// Default for `default_type`: what stock nginx configurations set.
+pub const DEFAULT_MIME_TYPE: &str = "application/octet-stream";
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,9 @@ pub struct Config {
     pub servers: Vec<Server>,
     /// One listener per distinct address, in first-seen order.
     pub listeners: Vec<Listener>,
+    /// What is valid but worth telling (nginx's `[warn]`), in file order:
+    /// printed by `berth -t` and at startup, logged on reload.
+    pub warnings: Vec<Warning>,
 }
 
 /// Where the error log goes.
@@ -132,8 +139,8 @@ pub struct Location {
     pub methods: Methods,
     /// Whether a directory without an index file gets a listing.
     pub autoindex: bool,
-    /// `return`: answer every request here with this redirect.
-    pub redirect: Option<Redirect>,
+    /// `return`: answer every request here with this, before anything else.
+    pub ret: Option<Return>,
     /// CGI handlers by file extension.
     pub cgi: Vec<CgiHandler>,
     /// `upload_store`: the folder POSTed files are stored in (absolute).
@@ -142,6 +149,15 @@ pub struct Location {
     pub client_max_body_size: u64,
     /// Whether the session cookie is issued and tracked here.
     pub session: bool,
+    /// `types` entries in effect here, extension (lowercase, no dot) ->
+    /// MIME type, looked up before the built-in table.
+    pub types: Vec<(String, String)>,
+    /// Whether the built-in MIME table applies after [`Location::types`]:
+    /// true unless a `types` block in the server or location replaced it (a
+    /// `types` block at the top of the file adds to it instead).
+    pub builtin_types: bool,
+    /// `default_type`: the type of a file no table knows.
+    pub default_type: String,
     /// `error_page` overrides: status -> URI under the server's root
     /// ([`Server::root`]). The location's own list if it has one, else the
     /// server's (nginx semantics: a level that sets any replaces them all).
@@ -155,17 +171,27 @@ pub enum Mapping {
     Root(PathBuf),
     /// `alias`: file = alias + the request path with the location's prefix
     /// removed (`location /docs { alias /srv/manual; }`: `/docs/a/b` ->
-    /// `/srv/manual/a/b`). This is what the localhost subject calls rooting a route.
+    /// `/srv/manual/a/b`).
     Alias(PathBuf),
 }
 
-/// A `return` redirect.
+/// A `return` directive: what every request of its location gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redirect {
-    /// 301, 302, 303, 307 or 308.
-    pub code: u16,
-    /// The `Location` value: a URL or a path, free of control characters.
-    pub target: String,
+pub enum Return {
+    /// `return 301 /new;` or `return https://x/;`: a redirect.
+    Redirect {
+        /// 301, 302, 303, 307 or 308.
+        code: u16,
+        /// The `Location` value: a URL or a path, free of control characters.
+        target: String,
+    },
+    /// `return 404;`, `return 200 "text";`: a status with an optional body.
+    Status {
+        /// 200, or 400 to 599.
+        code: u16,
+        /// The body; `None`: empty for 200, the (error) page of the status otherwise.
+        text: Option<String>,
+    },
 }
 
 /// A `cgi` handler.
@@ -279,6 +305,33 @@ impl Location {
         self.cgi.iter().find(|h| name.len() > h.extension.len() && name.ends_with(&h.extension))
     }
 
+    /// Whether a file called `name` (a path or a file name) has one of this
+    /// location's `cgi` extensions, compared ignoring ASCII case: such a
+    /// file is a script and must never be sent as a static file, even on a
+    /// case-insensitive file system where `t.PY` opens `t.py`.
+    pub fn is_cgi_name(&self, name: &str) -> bool {
+        let name = name.rsplit('/').next().unwrap_or(name);
+        self.cgi.iter().any(|h| {
+            let ext = h.extension.as_bytes();
+            name.len() > ext.len()
+                && name
+                    .as_bytes()
+                    .get(name.len() - ext.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(ext))
+        })
+    }
+
+    /// The MIME type `types` gives a file called `name` (by its extension,
+    /// case-insensitive), if it lists that extension.
+    pub fn custom_type(&self, name: &str) -> Option<&str> {
+        let file = name.rsplit('/').next().unwrap_or(name);
+        let (stem, ext) = file.rsplit_once('.')?;
+        if stem.is_empty() {
+            return None;
+        }
+        self.types.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)).map(|(_, t)| t.as_str())
+    }
+
     /// Whether this location's prefix matches `path` on a segment boundary:
     /// `/app` matches `/app`, `/app/x`, not `/apple`; `/` matches every path.
     pub fn matches(&self, path: &str) -> bool {
@@ -388,11 +441,14 @@ mod tests {
             index: vec![DEFAULT_INDEX.into()],
             methods: Methods::ALL,
             autoindex: false,
-            redirect: None,
+            ret: None,
             cgi: Vec::new(),
             upload_store: None,
             client_max_body_size: DEFAULT_CLIENT_MAX_BODY_SIZE,
             session: false,
+            types: Vec::new(),
+            builtin_types: true,
+            default_type: DEFAULT_MIME_TYPE.into(),
             error_pages: Vec::new(),
         }
     }
@@ -433,6 +489,7 @@ mod tests {
                     default_server: 2,
                 },
             ],
+            warnings: Vec::new(),
         }
     }
 
@@ -548,5 +605,25 @@ mod tests {
         assert!(l.cgi_for("/a.py/x").is_none());
         assert!(l.cgi_for("/a.PY").is_none());
         assert_eq!(Mapping::Alias("/x".into()).path(), Path::new("/x"));
+        // Refusing to serve a script is stricter than running one: any case.
+        for name in ["/cgi-bin/a.py", "a.PY", "/x/b.Cgi", "c.cgi"] {
+            assert!(l.is_cgi_name(name), "{name}");
+        }
+        for name in ["/cgi-bin/.py", "/a.py/x", "a.pyc", "py", "/a.txt", ""] {
+            assert!(!l.is_cgi_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn custom_types_by_extension() {
+        let mut l = loc("/");
+        l.types =
+            vec![("wasm".into(), "application/wasm".into()), ("md".into(), "text/plain".into())];
+        assert_eq!(l.custom_type("/a/b.WASM"), Some("application/wasm"));
+        assert_eq!(l.custom_type("notes.md"), Some("text/plain"));
+        assert_eq!(l.custom_type("/x.md/y"), None);
+        assert_eq!(l.custom_type(".md"), None);
+        assert_eq!(l.custom_type("a.html"), None);
+        assert_eq!(l.custom_type("noext"), None);
     }
 }

@@ -14,22 +14,27 @@ use crate::error::{Fail, Pos};
 use crate::lexer::{Kind, Lexer, Token};
 use crate::model::{
     Config, Listener, Location, LogTarget, Mapping, Server, Timeouts, DEFAULT_CLIENT_MAX_BODY_SIZE,
-    DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
 };
 use crate::value;
 
 /// Parses and validates `src`; `env` says where relative paths start and
-/// whether the filesystem is checked.
+/// whether the filesystem is checked. Warnings come back in the model.
 pub(crate) fn parse(src: &str, file: &Path, env: &Env) -> Result<Config, Fail> {
-    let mut p = Parser { lx: Lexer::new(src), env };
+    let mut p = Parser { lx: Lexer::new(src), env, warnings: Vec::new() };
     let mut main = Scope::default();
     p.block(MAIN, &mut main)?;
-    build(main, file, env, p.lx.eof_pos())
+    let mut warnings = p.warnings;
+    let mut config = build(main, file, env, p.lx.eof_pos(), &mut warnings)?;
+    warnings.sort_by_key(|w| (w.pos.line, w.pos.col));
+    config.warnings = warnings.into_iter().map(|w| w.warning_in(file.to_path_buf())).collect();
+    Ok(config)
 }
 
 struct Parser<'a, 'e> {
     lx: Lexer<'a>,
     env: &'e Env,
+    warnings: Vec<Fail>,
 }
 
 /// One statement: its words (name first) and whether it opened a block.
@@ -47,7 +52,7 @@ enum Next {
 impl Parser<'_, '_> {
     /// Reads words up to `;` or `{`, or a lone `}` / end of file.
     fn next(&mut self) -> Result<Next, Fail> {
-        let mut words = Vec::new();
+        let mut words: Vec<Token> = Vec::new();
         loop {
             let t = self.lx.next_token()?;
             match t.kind {
@@ -57,7 +62,14 @@ impl Parser<'_, '_> {
                 Kind::Semi => return Ok(Next::Stmt(Stmt { words, opens_block: false })),
                 Kind::Open => return Ok(Next::Stmt(Stmt { words, opens_block: true })),
                 Kind::Close if words.is_empty() => return Ok(Next::Close(t.pos)),
-                Kind::Close => return Err(Fail::at(t.pos, "unexpected \"}\"")),
+                Kind::Close => {
+                    // `listen 80 }`: the words before it were never ended.
+                    let last = words.last().map_or("", |w| w.text.as_str());
+                    return Err(Fail::at(
+                        t.pos,
+                        format!("unexpected \"}}\", is a \";\" missing after \"{last}\"?"),
+                    ));
+                }
                 Kind::Eof if words.is_empty() => return Ok(Next::Eof(t.pos)),
                 Kind::Eof => {
                     return Err(Fail::at(t.pos, "unexpected end of file, expecting \";\" or \"}\""))
@@ -82,17 +94,44 @@ impl Parser<'_, '_> {
         }
     }
 
+    /// The body of a `types { }` block: `TYPE EXT ...;` entries up to `}`.
+    fn types_block(&mut self, scope: &mut Scope) -> Result<(), Fail> {
+        let list = scope.types.get_or_insert_with(Vec::new);
+        loop {
+            match self.next()? {
+                Next::Close(_) => return Ok(()),
+                Next::Eof(pos) => {
+                    return Err(Fail::at(pos, "unexpected end of file, expecting \"}\""))
+                }
+                Next::Stmt(stmt) if stmt.opens_block => {
+                    let at = stmt.words.first().map(|w| w.pos).unwrap_or_default();
+                    return Err(Fail::at(at, "unexpected \"{\" in \"types\" block"));
+                }
+                Next::Stmt(stmt) => {
+                    directives::add_types_entry(list, &stmt.words, &mut self.warnings)?
+                }
+            }
+        }
+    }
+
     /// The generic checks of the table, then the directive's handler.
     fn directive(&mut self, ctx: u8, scope: &mut Scope, stmt: Stmt) -> Result<(), Fail> {
         let Some((name, args)) = stmt.words.split_first() else {
             return Ok(());
         };
         let Some(spec) = directives::lookup(&name.text) else {
+            if let Some(why) = directives::nginx_habit(&name.text) {
+                return Err(Fail::at(
+                    name.pos,
+                    format!("unknown directive \"{}\" ({why})", name.text),
+                ));
+            }
             let hint = value::closest(&name.text, directives::TABLE.iter().map(|s| s.name))
                 .map(|c| format!(", did you mean \"{c}\"?"))
                 .unwrap_or_default();
             return Err(Fail::at(name.pos, format!("unknown directive \"{}\"{hint}", name.text)));
         };
+        missing_semicolon(name, args)?;
         if spec.contexts & ctx == 0 {
             return Err(Fail::at(
                 name.pos,
@@ -111,6 +150,9 @@ impl Parser<'_, '_> {
                 format!("directive \"{}\" has no opening \"{{\"", spec.name),
             ));
         }
+        if matches!(spec.handler, Handler::Location) {
+            location_modifier(args)?;
+        }
         if !spec.arity.accepts(args.len()) {
             return Err(arity_error(name));
         }
@@ -123,6 +165,12 @@ impl Parser<'_, '_> {
             }
             scope.seen.push(spec.name);
         }
+        if let Some((_, what)) = directives::NOT_YET.iter().find(|(n, _)| *n == spec.name) {
+            self.warnings.push(Fail::at(
+                name.pos,
+                format!("\"{}\" directive is accepted but not acted on yet: {what}", spec.name),
+            ));
+        }
         match spec.handler {
             Handler::Set(setter) => setter(scope, name, args, self.env),
             Handler::Server => {
@@ -131,43 +179,115 @@ impl Parser<'_, '_> {
                 scope.servers.push(RawServer { pos: name.pos, scope: inner });
                 Ok(())
             }
+            Handler::Types => self.types_block(scope),
             Handler::Location => {
                 let arg = args.first().ok_or_else(|| arity_error(name))?;
-                let prefix = arg.text.as_str();
-                if !prefix.starts_with('/')
-                    || prefix.chars().any(|c| c.is_control() || c.is_whitespace())
-                {
-                    return Err(Fail::at(
-                        arg.pos,
-                        format!("invalid location \"{prefix}\", it must start with \"/\""),
-                    ));
-                }
-                if !value::is_normal_path(prefix) {
-                    return Err(Fail::at(
-                        arg.pos,
-                        format!(
-                            "invalid location \"{prefix}\", \".\", \"..\" and \"//\" are not allowed"
-                        ),
-                    ));
-                }
+                let prefix = location_prefix(arg)?;
                 if scope.locations.iter().any(|l| l.prefix == prefix) {
-                    return Err(Fail::at(arg.pos, format!("duplicate location \"{prefix}\"")));
+                    return Err(Fail::at(arg.pos, format!("duplicate location \"{}\"", arg.text)));
                 }
                 let mut inner = Scope::default();
                 self.block(LOCATION, &mut inner)?;
-                scope.locations.push(RawLocation {
-                    prefix: prefix.to_string(),
-                    pos: arg.pos,
-                    scope: inner,
-                });
+                scope.locations.push(RawLocation { prefix, pos: arg.pos, scope: inner });
                 Ok(())
             }
         }
     }
 }
 
+/// A statement whose words run onto a line starting with a directive name
+/// lost its `;`: `index a.html` then `autoindex on;` would otherwise make
+/// `autoindex` and `on` index files. The error points where the `;` belongs.
+fn missing_semicolon(name: &Token, args: &[Token]) -> Result<(), Fail> {
+    let mut prev = name;
+    for arg in args {
+        let starts_line = arg.pos.line > prev.end.line;
+        let looks_like_directive = !arg.quoted
+            && (directives::lookup(&arg.text).is_some()
+                || directives::nginx_habit(&arg.text).is_some());
+        if starts_line && looks_like_directive {
+            return Err(Fail::at(
+                prev.end,
+                format!(
+                    "missing \";\" at the end of the \"{}\" directive (the next line starts with \"{}\")",
+                    name.text, arg.text
+                ),
+            ));
+        }
+        prev = arg;
+    }
+    Ok(())
+}
+
+/// nginx's location modifiers, refused with the prefix form to use instead.
+fn location_modifier(args: &[Token]) -> Result<(), Fail> {
+    let Some(first) = args.first() else { return Ok(()) };
+    let target = args.get(1).map_or("/path", |t| t.text.as_str());
+    let m = first.text.as_str();
+    let message = if m == "=" || (m.starts_with('=') && m.len() > 1) {
+        let path = if m == "=" { target } else { &m[1..] };
+        format!(
+            "exact match locations are not supported: use the prefix location \"location {path}\" (it also matches what is below {path})"
+        )
+    } else if m == "^~" {
+        format!(
+            "the \"^~\" modifier is not needed: locations are prefixes already, write \"location {target}\""
+        )
+    } else if m.starts_with('~') {
+        "regular expression locations are not supported: use a prefix location such as \"location /images/\"".to_string()
+    } else if m.starts_with('@') {
+        "named locations are not supported".to_string()
+    } else if args.len() > 1 && m.starts_with('/') {
+        let whole: Vec<&str> = args.iter().map(|a| a.text.as_str()).collect();
+        return Err(Fail::at(
+            first.pos,
+            format!(
+                "invalid number of arguments in \"location\" directive, a prefix with spaces is written in quotes: location \"{}\"",
+                whole.join(" ")
+            ),
+        ));
+    } else {
+        return Ok(());
+    };
+    Err(Fail::at(first.pos, format!("invalid location \"{m}\": {message}")))
+}
+
+/// A location's prefix, percent-decoded once as request paths are, and
+/// checked so that it can match a request.
+fn location_prefix(arg: &Token) -> Result<String, Fail> {
+    let raw = arg.text.as_str();
+    let bad = |why: &str| Err(Fail::at(arg.pos, format!("invalid location \"{raw}\", {why}")));
+    if !raw.starts_with('/') {
+        return bad("it must start with \"/\"");
+    }
+    if has_control(raw) {
+        return bad("control characters are not allowed");
+    }
+    let prefix = match value::decode_prefix(raw) {
+        Ok(p) => p,
+        Err(why) => return bad(why),
+    };
+    if has_control(&prefix) {
+        return bad("control characters are not allowed");
+    }
+    if !value::is_normal_path(&prefix) {
+        return bad("\".\", \"..\" and \"//\" are not allowed");
+    }
+    Ok(prefix)
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 /// Resolves inheritance and defaults and runs the cross-checks.
-fn build(main: Scope, file: &Path, env: &Env, eof: Pos) -> Result<Config, Fail> {
+fn build(
+    main: Scope,
+    file: &Path,
+    env: &Env,
+    eof: Pos,
+    warnings: &mut Vec<Fail>,
+) -> Result<Config, Fail> {
     if main.servers.is_empty() {
         return Err(Fail::at(eof, "no \"server\" block"));
     }
@@ -175,7 +295,7 @@ fn build(main: Scope, file: &Path, env: &Env, eof: Pos) -> Result<Config, Fail> 
     for raw in &main.servers {
         servers.push(build_server(raw, &main, env)?);
     }
-    let listeners = build_listeners(&main.servers)?;
+    let listeners = build_listeners(&main.servers, warnings)?;
     Ok(Config {
         file: file.to_path_buf(),
         max_connections: main.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
@@ -183,6 +303,7 @@ fn build(main: Scope, file: &Path, env: &Env, eof: Pos) -> Result<Config, Fail> 
         error_log: main.error_log.clone().unwrap_or(LogTarget::Stderr),
         servers,
         listeners,
+        warnings: Vec::new(),
     })
 }
 
@@ -206,10 +327,10 @@ fn build_server(raw: &RawServer, main: &Scope, env: &Env) -> Result<Server, Fail
     let mut locations = Vec::with_capacity(s.locations.len() + 1);
     for l in &s.locations {
         check_error_pages(l.scope.error_pages.as_deref(), s.root.as_deref(), env)?;
-        locations.push(build_location(&l.prefix, l.pos, Some(&l.scope), s, env)?);
+        locations.push(build_location(&l.prefix, l.pos, Some(&l.scope), s, main, env)?);
     }
     if !s.locations.iter().any(|l| l.prefix == "/") {
-        locations.push(build_location("/", raw.pos, None, s, env)?);
+        locations.push(build_location("/", raw.pos, None, s, main, env)?);
     }
     // Longest prefix first; the sort is stable, so "/" (shortest) stays last.
     locations.sort_by_key(|l| std::cmp::Reverse(l.prefix.len()));
@@ -234,6 +355,7 @@ fn build_location(
     pos: Pos,
     loc: Option<&Scope>,
     srv: &Scope,
+    main: &Scope,
     env: &Env,
 ) -> Result<Location, Fail> {
     let empty = Scope::default();
@@ -241,8 +363,8 @@ fn build_location(
     let mapping = match (&l.alias, l.root.as_ref().or(srv.root.as_ref())) {
         (Some(alias), _) => Mapping::Alias(alias.clone()),
         (None, Some(root)) => Mapping::Root(root.clone()),
-        // A `return` location never maps a file: the redirect answers first.
-        (None, None) if l.redirect.is_some() => Mapping::Root(env.dir.clone()),
+        // A `return` location never maps a file: `return` answers first.
+        (None, None) if l.ret.is_some() => Mapping::Root(env.dir.clone()),
         (None, None) => {
             return Err(Fail::at(
                 pos,
@@ -251,6 +373,13 @@ fn build_location(
         }
     };
     let error_pages = l.error_pages.as_ref().or(srv.error_pages.as_ref());
+    // A `types` block in the server or location replaces the whole table;
+    // one at the top adds to the built-in table, which stands for nginx's
+    // `include mime.types;` at that level.
+    let (types, builtin_types) = match l.types.as_ref().or(srv.types.as_ref()) {
+        Some(own) => (own.clone(), false),
+        None => (main.types.clone().unwrap_or_default(), true),
+    };
     Ok(Location {
         prefix: prefix.to_string(),
         mapping,
@@ -262,7 +391,7 @@ fn build_location(
             .unwrap_or_else(|| vec![DEFAULT_INDEX.to_string()]),
         methods: l.methods.or(srv.methods).unwrap_or_default(),
         autoindex: l.autoindex.or(srv.autoindex).unwrap_or(false),
-        redirect: l.redirect.clone(),
+        ret: l.ret.clone(),
         cgi: l.cgi.clone(),
         upload_store: l.upload_store.clone(),
         client_max_body_size: l
@@ -270,6 +399,15 @@ fn build_location(
             .or(srv.client_max_body_size)
             .unwrap_or(DEFAULT_CLIENT_MAX_BODY_SIZE),
         session: l.session.unwrap_or(false),
+        types,
+        builtin_types,
+        default_type: l
+            .default_type
+            .as_ref()
+            .or(srv.default_type.as_ref())
+            .or(main.default_type.as_ref())
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_MIME_TYPE.to_string()),
         error_pages: error_pages
             .map(|v| v.iter().map(|e| (e.code, e.uri.clone())).collect())
             .unwrap_or_default(),
@@ -295,7 +433,10 @@ fn check_error_pages(
         if !env.check_fs {
             continue;
         }
-        let path: PathBuf = root.join(page.uri.trim_start_matches('/'));
+        // The server decodes the URI once, as a request path; the setter
+        // made sure that succeeds.
+        let uri = value::decode_prefix(&page.uri).unwrap_or_else(|_| page.uri.clone());
+        let path: PathBuf = root.join(uri.trim_start_matches('/'));
         let shown = path.display();
         match std::fs::File::open(&path) {
             Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {}
@@ -329,11 +470,13 @@ fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 /// Groups the servers by address and checks default servers and names.
-fn build_listeners(servers: &[RawServer]) -> Result<Vec<Listener>, Fail> {
+fn build_listeners(servers: &[RawServer], warnings: &mut Vec<Fail>) -> Result<Vec<Listener>, Fail> {
     let mut listeners: Vec<Listener> = Vec::new();
     // Whether each listener's default came from an explicit `default_server`.
     let mut explicit: Vec<bool> = Vec::new();
     let mut names: HashMap<(SocketAddr, &str), usize> = HashMap::new();
+    // The first server without `server_name` on each address.
+    let mut nameless: HashMap<SocketAddr, usize> = HashMap::new();
     for (i, raw) in servers.iter().enumerate() {
         let fallback = [ListenSpec {
             addr: default_listen(),
@@ -382,6 +525,25 @@ fn build_listeners(servers: &[RawServer]) -> Result<Vec<Listener>, Fail> {
                 *exp = true;
                 l.default_server = i;
             }
+            if raw.scope.names.is_empty() {
+                match nameless.get(&spec.addr) {
+                    // nginx's warning for two servers whose name is "" on one
+                    // address: only one of them can ever answer.
+                    Some(&other) if other != i => warnings.push(Fail::at(
+                        spec.pos,
+                        format!(
+                            "conflicting server name \"\" on {}, ignored (neither this server \
+                             nor the one above has a server_name: only the address's default \
+                             server answers)",
+                            spec.addr
+                        ),
+                    )),
+                    Some(_) => {}
+                    None => {
+                        nameless.insert(spec.addr, i);
+                    }
+                }
+            }
             for (name, pos) in &raw.scope.names {
                 if let Some(&other) = names.get(&(spec.addr, name.as_str())) {
                     if other != i {
@@ -403,7 +565,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::{CgiHandler, Methods, Redirect};
+    use crate::model::{CgiHandler, Methods, Return};
 
     fn ok(src: &str) -> Config {
         match crate::parse_unchecked(src, Path::new("/etc/berth/berth.conf")) {
@@ -430,11 +592,14 @@ mod tests {
             index: vec!["index.html".into()],
             methods: Methods::ALL,
             autoindex: false,
-            redirect: None,
+            ret: None,
             cgi: Vec::new(),
             upload_store: None,
             client_max_body_size: 1 << 20,
             session: false,
+            types: Vec::new(),
+            builtin_types: true,
+            default_type: "application/octet-stream".into(),
             error_pages: Vec::new(),
         }
     }
@@ -472,6 +637,7 @@ mod tests {
                     servers: vec![0],
                     default_server: 0,
                 }],
+                warnings: Vec::new(),
             }
         );
     }
@@ -578,7 +744,7 @@ server {
             },
             Location {
                 prefix: "/old".into(),
-                redirect: Some(Redirect { code: 301, target: "/new".into() }),
+                ret: Some(Return::Redirect { code: 301, target: "/new".into() }),
                 ..base.clone()
             },
             Location { prefix: "/app".into(), session: true, ..base.clone() },
@@ -662,11 +828,11 @@ server {
             }),
             // a return-only location needs no root
             ("server { location / { return 302 https://example.test/; } }", |c| {
-                c.servers[0].locations[0].redirect
-                    == Some(Redirect { code: 302, target: "https://example.test/".into() })
+                c.servers[0].locations[0].ret
+                    == Some(Return::Redirect { code: 302, target: "https://example.test/".into() })
             }),
             ("server { root /; location /r { return https://x.test/; } }", |c| {
-                c.servers[0].locations[0].redirect.as_ref().is_some_and(|r| r.code == 302)
+                matches!(c.servers[0].locations[0].ret, Some(Return::Redirect { code: 302, .. }))
             }),
             // a server with only aliased locations but an explicit "/"
             ("server { location / { alias /srv; } }", |c| {
@@ -713,6 +879,65 @@ server {
             ("server { server_name [::1]; root /; }", |c| c.route(0, Some("[::1]:80"), "/") == (0, 0)),
             // comments everywhere
             ("# c\nserver # c\n{ # c\n root /; # c\n} # c", |c| c.servers.len() == 1),
+            // return as nginx: a status with or without text, a redirect
+            ("server { location / { return 404; } }", |c| {
+                c.servers[0].locations[0].ret == Some(Return::Status { code: 404, text: None })
+            }),
+            ("server { location / { return 200 \"hello\\n\"; } }", |c| {
+                c.servers[0].locations[0].ret
+                    == Some(Return::Status { code: 200, text: Some("hello\n".into()) })
+            }),
+            ("server { root /; location /x { return 503 \"down for maintenance\"; } }", |c| {
+                matches!(&c.servers[0].locations[0].ret, Some(Return::Status { code: 503, text: Some(t) }) if t == "down for maintenance")
+            }),
+            ("server { root /; location /x { return 200 /y; } }", |c| {
+                c.servers[0].locations[0].ret
+                    == Some(Return::Status { code: 200, text: Some("/y".into()) })
+            }),
+            ("server { root /; location /x { return 308 /y; } }", |c| {
+                c.servers[0].locations[0].ret
+                    == Some(Return::Redirect { code: 308, target: "/y".into() })
+            }),
+            // locations with spaces and escapes are stored decoded
+            ("server { root /; location \"/a b\" { } location /c%20d { } location /e%25f { } }", |c| {
+                let p: Vec<&str> = c.servers[0].locations.iter().map(|l| l.prefix.as_str()).collect();
+                p == ["/a b", "/c d", "/e%f", "/"] && c.route(0, None, "/c d/x").1 == 1
+            }),
+            // MIME types: built in, added to at the top, replaced below it
+            ("server { root /; location /x { } }", |c| {
+                let l = &c.servers[0].locations[0];
+                l.types.is_empty() && l.builtin_types && l.default_type == "application/octet-stream"
+            }),
+            (
+                "types { application/wasm wasm; } default_type text/plain;
+                 server { root /; location /r { types { text/x-r r; } default_type a/b; } }",
+                |c| {
+                    let l = &c.servers[0].locations;
+                    l[0].types == [("r".to_string(), "text/x-r".to_string())]
+                        && !l[0].builtin_types
+                        && l[0].default_type == "a/b"
+                        && l[1].types == [("wasm".to_string(), "application/wasm".to_string())]
+                        && l[1].builtin_types
+                        && l[1].default_type == "text/plain"
+                },
+            ),
+            // nginx's trick: an empty types block makes everything default_type
+            ("server { root /; location /dl { types { } default_type application/octet-stream; } }", |c| {
+                let l = &c.servers[0].locations[0];
+                l.types.is_empty() && !l.builtin_types
+            }),
+            ("server { root /; types { text/html HTML htm; text/plain txt; } types { a/b c; } }", |c| {
+                c.servers[0].locations[0].types
+                    == [
+                        ("html".to_string(), "text/html".to_string()),
+                        ("htm".to_string(), "text/html".to_string()),
+                        ("txt".to_string(), "text/plain".to_string()),
+                        ("c".to_string(), "a/b".to_string()),
+                    ]
+            }),
+            // a run-on line that is not a directive name is a value
+            ("server { server_name a.test\n   b.test; root /; }", |c| c.servers[0].names == ["a.test", "b.test"]),
+            ("server { root \"/\"; index a.html\n \"index\"; }", |c| c.servers[0].locations[0].index == ["a.html", "index"]),
             // sessions only where asked
             ("server { root /; location /a { session on; } location /b { session off; } }", |c| {
                 let l = &c.servers[0].locations;
@@ -723,6 +948,42 @@ server {
             let c = ok(src);
             assert!(check(&c), "unexpected model for:\n{src}\n{c:#?}");
         }
+    }
+
+    fn warnings(src: &str) -> Vec<String> {
+        ok(src).warnings.iter().map(|w| format!("{}:{}: {}", w.line, w.col, w.message)).collect()
+    }
+
+    #[test]
+    fn warnings_in_file_order() {
+        assert!(warnings("server { listen 1; root /; } server { listen 2; root /; }").is_empty());
+        assert!(warnings(
+            "server { listen 1; root /; } server { listen 1; server_name b; root /; }"
+        )
+        .is_empty());
+        let w = warnings(
+            "cgi_timeout 5s;\nserver {\n listen 1;\n root /;\n location /c { cgi .py; cgi .sh; }\n \
+             location /u { upload_store /; }\n location /s { session on; }\n}\n\
+             server { listen 1; root /; types { a/b x; a/c X; } }\nserver { root /; listen 1 default_server; }",
+        );
+        assert_eq!(
+            w,
+            [
+                "1:1: \"cgi_timeout\" directive is accepted but not acted on yet: CGI is not available yet",
+                "5:16: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
+                "5:25: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
+                "6:16: \"upload_store\" directive is accepted but not acted on yet: uploads are not available yet: POST here gets 405",
+                "7:16: \"session\" directive is accepted but not acted on yet: sessions are not available yet: no session cookie is issued",
+                "9:17: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
+                "9:47: duplicate extension \"X\", content type: \"a/c\", previous content type: \"a/b\"",
+                "10:25: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
+            ]
+        );
+        let c = ok("server { root /; location /c { cgi .py; } }");
+        assert_eq!(c.warnings[0].file, Path::new("/etc/berth/berth.conf"));
+        assert!(c.warnings[0]
+            .to_string()
+            .starts_with("/etc/berth/berth.conf:1:32: warning: \"cgi\""));
     }
 
     #[test]
@@ -760,12 +1021,15 @@ server {
                 "1:31: \"location\" directive is not allowed here",
             ),
             ("server { listen; }", "1:10: invalid number of arguments in \"listen\" directive"),
-            ("server { root /; location / /b { } }", "1:18: invalid number of arguments in \"location\" directive"),
+            ("server { root /; location / /b { } }", "1:27: invalid number of arguments in \"location\" directive, a prefix with spaces is written in quotes: location \"/ /b\""),
+            ("server { root /; location a b { } }", "1:18: invalid number of arguments in \"location\" directive"),
+            ("server { root /; location { } }", "1:18: invalid number of arguments in \"location\" directive"),
             ("server { root / {} }", "1:10: directive \"root\" is not terminated by \";\""),
             ("server;", "1:1: directive \"server\" has no opening \"{\""),
             ("server { listen 70000; }", "1:17: invalid port in \"70000\" of the \"listen\" directive"),
             ("server { listen a.test:80; }", "1:17: host not found in \"a.test:80\" of the \"listen\" directive"),
-            ("server { listen 80 default; }", "1:20: invalid parameter \"default\""),
+            ("server { listen 80 default; }", "1:20: invalid parameter \"default\", did you mean \"default_server\"?"),
+            ("server { listen 80 foo; }", "1:20: invalid parameter \"foo\""),
             ("server { listen 80 default_sever; }", "1:20: invalid parameter \"default_sever\", did you mean \"default_server\"?"),
             ("server { listen 80 reuseport reuseport; }", "1:30: duplicate \"reuseport\" parameter"),
             ("server { listen 80; listen 0.0.0.0:80; }", "1:28: duplicate listen 0.0.0.0:80"),
@@ -773,15 +1037,63 @@ server {
             ("server { root /a; location /x { alias /b; root /c; } }", "1:43: \"alias\" and \"root\" cannot both be set"),
             ("server {", "1:9: unexpected end of file, expecting \"}\""),
             ("server { root /", "1:16: unexpected end of file, expecting \";\" or \"}\""),
-            ("server { root / }", "1:17: unexpected \"}\""),
+            ("server { root / }", "1:17: unexpected \"}\", is a \";\" missing after \"/\"?"),
             ("server { root /; }\n}", "2:1: unexpected \"}\""),
             ("server { ; }", "1:10: unexpected \";\""),
             ("{ }", "1:1: unexpected \"{\""),
             ("server { root \"/x; }", "1:15: unterminated string"),
             ("server { root /; location x { } }", "1:27: invalid location \"x\", it must start with \"/\""),
             ("server { root /; location /x { } location /x { } }", "1:43: duplicate location \"/x\""),
-            ("server { root /; location /x { return 200 /y; } }", "1:39: invalid return code \"200\", it must be 301, 302, 303, 307 or 308"),
-            ("server { root /; location /x { return /y; } }", "1:39: invalid return code \"/y\""),
+            ("server { root /; location /x { return 201 /y; } }", "1:39: invalid return code \"201\", it must be 200, 301, 302, 303, 307, 308 or from 400 to 599"),
+            ("server { root /; location /x { return 304; } }", "1:39: invalid return code \"304\", it must be 200, 301, 302, 303, 307, 308 or from 400 to 599"),
+            ("server { root /; location /x { return 600; } }", "1:39: invalid return code \"600\", it must be 200, 301, 302, 303, 307, 308 or from 400 to 599"),
+            ("server { root /; location /x { return 99999999999; } }", "1:39: invalid return code \"99999999999\""),
+            ("server { root /; location /x { return 444; } }", "1:39: invalid return code \"444\", closing without a response is not supported"),
+            ("server { root /; location /x { return 302; } }", "1:32: invalid number of arguments in \"return\" directive, a 302 redirect needs a URL: \"return 302 /new;\""),
+            ("server { root /; location /x { return /y; } }", "1:39: invalid return code \"/y\", to redirect write \"return 302 /y;\""),
+            ("server { root /; location /x { return x; } }", "1:39: invalid return code \"x\""),
+            ("server { root /; location /x { return 404 a b; } }", "1:32: invalid number of arguments in \"return\" directive"),
+            // nginx habits
+            ("http {\n server { root /; }\n}", "1:1: unknown directive \"http\" (Berth's configuration has no http block: put server blocks at the top level)"),
+            ("worker_processes 4;", "1:1: unknown directive \"worker_processes\" (Berth runs one process with one event loop by design: remove this line)"),
+            ("server { listen 443 ssl; }", "1:21: invalid parameter \"ssl\" (Berth has no TLS: terminate TLS in a proxy in front of it, see docs/operations.md#tls)"),
+            ("server { listen 443 http2; }", "1:21: invalid parameter \"http2\" (Berth speaks HTTP/1.1 and 1.0 only)"),
+            ("server { root /; location ~ \\.php$ { } }", "1:27: invalid location \"~\": regular expression locations are not supported: use a prefix location such as \"location /images/\""),
+            ("server { root /; location ~* \\.PNG$ { } }", "1:27: invalid location \"~*\": regular expression locations are not supported: use a prefix location such as \"location /images/\""),
+            ("server { root /; location = /x { } }", "1:27: invalid location \"=\": exact match locations are not supported: use the prefix location \"location /x\" (it also matches what is below /x)"),
+            ("server { root /; location =/x { } }", "1:27: invalid location \"=/x\": exact match locations are not supported: use the prefix location \"location /x\" (it also matches what is below /x)"),
+            ("server { root /; location ^~ /img { } }", "1:27: invalid location \"^~\": the \"^~\" modifier is not needed: locations are prefixes already, write \"location /img\""),
+            ("server { root /; location @fallback { } }", "1:27: invalid location \"@fallback\": named locations are not supported"),
+            // a missing ";" before the next directive
+            ("server {\n  root /\n  index a.html;\n}", "2:9: missing \";\" at the end of the \"root\" directive (the next line starts with \"index\")"),
+            ("server {\n  root /;\n  index a.html\n  autoindex on;\n}", "3:15: missing \";\" at the end of the \"index\" directive (the next line starts with \"autoindex\")"),
+            ("server {\n  listen 80\n  server_name a;\n}", "2:12: missing \";\" at the end of the \"listen\" directive (the next line starts with \"server_name\")"),
+            ("server {\n  root \"/\"\n  include x;\n}", "2:11: missing \";\" at the end of the \"root\" directive (the next line starts with \"include\")"),
+            // locations: spaces, percent-decoding
+            ("server { root /; location /a%zz { } }", "1:27: invalid location \"/a%zz\", \"%\" must be followed by two hex digits (write \"%25\" for a literal \"%\")"),
+            ("server { root /; location /a%2Fb { } }", "1:27: invalid location \"/a%2Fb\", an encoded \"/\" (%2F) never matches: requests with it are refused"),
+            ("server { root /; location /a/%2e%2e/b { } }", "1:27: invalid location \"/a/%2e%2e/b\", \".\", \"..\" and \"//\" are not allowed"),
+            ("server { root /; location \"/a\tb\" { } }", "1:27: invalid location \"/a\tb\", control characters are not allowed"),
+            ("server { root /; location /a%09b { } }", "1:27: invalid location \"/a%09b\", control characters are not allowed"),
+            ("server { root /; location \"/a b\" { } location /a%20b { } }", "1:47: duplicate location \"/a%20b\""),
+            // index names stay in the folder
+            ("server { root /; index ../../secret/passwd.txt; }", "1:24: invalid value \"../../secret/passwd.txt\" in \"index\" directive, it must be a file name without \"/\" (and not \".\" or \"..\")"),
+            ("server { root /; index ..; }", "1:24: invalid value \"..\" in \"index\" directive, it must be a file name without \"/\" (and not \".\" or \"..\")"),
+            ("server { root /; location /x { index a/b.html; } }", "1:38: invalid value \"a/b.html\" in \"index\" directive, it must be a file name without \"/\" (and not \".\" or \"..\")"),
+            ("server { root /; error_page 404 /%2e%2e/x; }", "1:33: invalid URI \"/%2e%2e/x\" in \"error_page\" directive, \".\", \"..\" and \"//\" are not allowed"),
+            ("server { root /; error_page 404 /a%zz; }", "1:33: invalid URI \"/a%zz\" in \"error_page\" directive, \"%\" must be followed by two hex digits (write \"%25\" for a literal \"%\")"),
+            // durations are bounded
+            ("client_header_timeout 10000000000000000000; server { root /; }", "1:23: invalid value \"10000000000000000000\" in \"client_header_timeout\" directive, it must not exceed 365d"),
+            ("server { root /; send_timeout 53w; }", "1:31: invalid value \"53w\" in \"send_timeout\" directive, it must not exceed 365d"),
+            // default_type and types
+            ("server { root /; default_type text; }", "1:31: invalid value \"text\" in \"default_type\" directive, it must look like \"text/plain\""),
+            ("server { root /; default_type a/b; default_type c/d; }", "1:36: \"default_type\" directive is duplicate"),
+            ("server { root /; types { text/html .html; } }", "1:36: invalid extension \".html\" in \"types\" block, write it without the dot: \"html\""),
+            ("server { root /; types { html text/html; } }", "1:26: invalid MIME type \"html\" in \"types\" block, it must look like \"text/html\""),
+            ("server { root /; types { text/html; } }", "1:26: no extension for \"text/html\" in \"types\" block: \"text/html html htm;\""),
+            ("server { root /; types { a/b x { } } }", "1:26: unexpected \"{\" in \"types\" block"),
+            ("server { root /; types { a/b x; }", "1:34: unexpected end of file, expecting \"}\""),
+            ("server { root /; types x; }", "1:18: directive \"types\" has no opening \"{\""),
             ("server { root /; location /x { return 301 \"/a\\r\\nX: y\"; } }", "1:43: invalid URL \"/a\\r\\nX: y\" in \"return\" directive"),
             ("server { root /; location /x { cgi py; } }", "1:36: invalid extension \"py\" in \"cgi\" directive, it must look like \".py\""),
             ("server { root /; location /x { cgi .py; cgi .py /p; } }", "1:45: duplicate cgi extension \".py\""),

@@ -17,39 +17,70 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(1u64 << shift)
 }
 
+/// The longest duration the language accepts: a year. Deadlines are
+/// computed as "now + duration"; a bound keeps them representable on every
+/// platform (an overflowing deadline once meant "already expired").
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Why a duration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DurationError {
+    /// Not a duration at all.
+    Malformed,
+    /// Well formed, but over [`MAX_DURATION`].
+    TooLarge,
+}
+
 /// A duration: a bare number of seconds (as nginx) or one or more
 /// number-unit parts, `500ms`, `30s`, `5m`, `1h`, `1d`, `1w`, `1h30m`.
-/// Units are case-sensitive as in nginx. `None` when malformed or overflowing.
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    if let Some(secs) = parse_digits(s) {
-        return Some(Duration::from_secs(secs));
+/// Units are case-sensitive as in nginx. At most [`MAX_DURATION`].
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let total_ms = duration_ms(s)?;
+    let d = Duration::from_millis(total_ms);
+    if d > MAX_DURATION {
+        return Err(DurationError::TooLarge);
+    }
+    Ok(d)
+}
+
+/// The milliseconds `s` stands for; `TooLarge` when they overflow `u64`.
+fn duration_ms(s: &str) -> Result<u64, DurationError> {
+    let number = |digits: &str| -> Result<u64, DurationError> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(DurationError::Malformed);
+        }
+        digits.parse().map_err(|_| DurationError::TooLarge)
+    };
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return number(s)?.checked_mul(1000).ok_or(DurationError::TooLarge);
     }
     let mut total_ms: u64 = 0;
     let mut rest = s;
     if rest.is_empty() {
-        return None;
+        return Err(DurationError::Malformed);
     }
     while !rest.is_empty() {
         let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let n = parse_digits(&rest[..end])?;
+        let n = number(&rest[..end])?;
         rest = &rest[end..];
         let (unit_ms, len) = if rest.starts_with("ms") {
             (1, 2)
         } else {
-            let ms = match rest.as_bytes().first()? {
-                b's' => 1_000,
-                b'm' => 60_000,
-                b'h' => 3_600_000,
-                b'd' => 86_400_000,
-                b'w' => 604_800_000,
-                _ => return None,
+            let ms = match rest.as_bytes().first() {
+                Some(b's') => 1_000,
+                Some(b'm') => 60_000,
+                Some(b'h') => 3_600_000,
+                Some(b'd') => 86_400_000,
+                Some(b'w') => 604_800_000,
+                _ => return Err(DurationError::Malformed),
             };
             (ms, 1)
         };
         rest = &rest[len..];
-        total_ms = total_ms.checked_add(n.checked_mul(unit_ms)?)?;
+        let part = n.checked_mul(unit_ms).ok_or(DurationError::TooLarge)?;
+        total_ms = total_ms.checked_add(part).ok_or(DurationError::TooLarge)?;
     }
-    Some(Duration::from_millis(total_ms))
+    Ok(total_ms)
 }
 
 /// Digits only, no sign, no overflow.
@@ -121,6 +152,45 @@ pub(crate) fn is_normal_path(s: &str) -> bool {
     rest.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
 }
 
+/// Decodes `%XX` escapes of a location prefix once, as the server decodes
+/// request paths, so that the prefix is compared with what requests become.
+///
+/// # Errors
+/// Why the prefix can never match a decoded request path: a `%` without two
+/// hex digits, an encoded `/` or NUL (requests carrying them are refused
+/// before routing), or bytes that are not UTF-8.
+pub(crate) fn decode_prefix(s: &str) -> Result<String, &'static str> {
+    if !s.contains('%') {
+        return Ok(s.to_string());
+    }
+    let raw = s.as_bytes();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let hex = |j: usize| raw.get(j).and_then(|c| (*c as char).to_digit(16));
+        let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
+            return Err(
+                "\"%\" must be followed by two hex digits (write \"%25\" for a literal \"%\")",
+            );
+        };
+        let c = (hi << 4 | lo) as u8;
+        match c {
+            b'/' => {
+                return Err("an encoded \"/\" (%2F) never matches: requests with it are refused")
+            }
+            0 => return Err("an encoded NUL (%00) never matches: requests with it are refused"),
+            _ => out.push(c),
+        }
+        i += 3;
+    }
+    String::from_utf8(out).map_err(|_| "its decoded bytes are not UTF-8")
+}
+
 /// Levenshtein distance over characters.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -186,30 +256,59 @@ mod tests {
 
     #[test]
     fn durations() {
+        use DurationError::{Malformed, TooLarge};
         let ms = Duration::from_millis;
-        let table: &[(&str, Option<Duration>)] = &[
-            ("0", Some(ms(0))),
-            ("75", Some(ms(75_000))),
-            ("500ms", Some(ms(500))),
-            ("30s", Some(ms(30_000))),
-            ("5m", Some(ms(300_000))),
-            ("1h", Some(ms(3_600_000))),
-            ("1d", Some(ms(86_400_000))),
-            ("1w", Some(ms(604_800_000))),
-            ("1h30m", Some(ms(5_400_000))),
-            ("1m500ms", Some(ms(60_500))),
-            ("", None),
-            ("s", None),
-            ("10x", None),
-            ("10S", None),
-            ("1.5s", None),
-            ("-1s", None),
-            ("99999999999999999999s", None),
-            ("999999999999999999d", None),
-            ("10 s", None),
+        let table: &[(&str, Result<Duration, DurationError>)] = &[
+            ("0", Ok(ms(0))),
+            ("75", Ok(ms(75_000))),
+            ("500ms", Ok(ms(500))),
+            ("30s", Ok(ms(30_000))),
+            ("5m", Ok(ms(300_000))),
+            ("1h", Ok(ms(3_600_000))),
+            ("1d", Ok(ms(86_400_000))),
+            ("1w", Ok(ms(604_800_000))),
+            ("1h30m", Ok(ms(5_400_000))),
+            ("1m500ms", Ok(ms(60_500))),
+            ("365d", Ok(MAX_DURATION)),
+            ("31536000", Ok(MAX_DURATION)),
+            ("", Err(Malformed)),
+            ("s", Err(Malformed)),
+            ("10x", Err(Malformed)),
+            ("10S", Err(Malformed)),
+            ("1.5s", Err(Malformed)),
+            ("-1s", Err(Malformed)),
+            ("10 s", Err(Malformed)),
+            ("1y", Err(Malformed)),
+            // past the bound, and past u64 (the deadline overflow of issue 9)
+            ("366d", Err(TooLarge)),
+            ("31536001", Err(TooLarge)),
+            ("365d1ms", Err(TooLarge)),
+            ("10000000000000000000", Err(TooLarge)),
+            ("18446744073709551616", Err(TooLarge)),
+            ("99999999999999999999s", Err(TooLarge)),
+            ("999999999999999999d", Err(TooLarge)),
         ];
         for &(s, want) in table {
             assert_eq!(parse_duration(s), want, "duration {s:?}");
+        }
+    }
+
+    #[test]
+    fn location_prefixes_decode_once() {
+        let ok: &[(&str, &str)] = &[
+            ("/a", "/a"),
+            ("/a b", "/a b"),
+            ("/a%20b", "/a b"),
+            ("/%41%62", "/Ab"),
+            ("/a%2520b", "/a%20b"),
+            ("/caf%C3%A9", "/café"),
+            ("/café", "/café"),
+        ];
+        for &(s, want) in ok {
+            assert_eq!(decode_prefix(s).as_deref(), Ok(want), "{s}");
+        }
+        for bad in ["/a%", "/a%2", "/a%zz", "/a%2Fb", "/a%2fb", "/%00", "/%FF"] {
+            assert!(decode_prefix(bad).is_err(), "{bad}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::fs;
 #[path = "common/corpus.rs"]
 mod corpus;
 
-use corpus::{conf_files, corpus_dir, expectation};
+use corpus::{conf_files, corpus_dir, expectation, expected_warnings};
 
 #[test]
 fn every_bad_config_fails_with_its_expected_message() {
@@ -35,12 +35,16 @@ fn every_bad_config_fails_with_its_expected_message() {
 }
 
 #[test]
-fn every_good_config_loads() {
+fn every_good_config_loads_with_exactly_its_warnings() {
     let files = conf_files(&corpus_dir("good"));
     assert!(files.len() >= 3);
     for file in &files {
-        if let Err(e) = config::load(file) {
-            panic!("{e}");
+        let c = config::load(file).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<String> =
+            c.warnings.iter().map(|w| format!("{}:{}: {}", w.line, w.col, w.message)).collect();
+        assert_eq!(got, expected_warnings(file), "{}", file.display());
+        for w in &c.warnings {
+            assert_eq!(w.file, *file);
         }
     }
 }

@@ -3,8 +3,9 @@
 //! `platform` creates listening sockets with non-blocking, close-on-exec and
 //! reuse options set at creation (`net`), accepts connections the same way,
 //! makes non-blocking pipes (`fd`), sends file ranges with `sendfile(2)`
-//! (`sendfile`), turns SIGINT, SIGTERM, SIGHUP and SIGCHLD into bytes on a
-//! self-pipe that an event loop can poll (`signal`), reaps and signals child
+//! (`sendfile`), turns signals (SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1,
+//! SIGUSR2, SIGWINCH, SIGCHLD) into bytes on a self-pipe that an event loop
+//! can poll (`signal`), reaps and signals child
 //! processes (`process`), raises the open-file limit (`rlimit`), reads OS
 //! randomness (`random`) and formats and parses HTTP dates (`httpdate`, pure
 //! arithmetic). Every function is safe, returns `io::Result` where the OS can

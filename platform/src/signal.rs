@@ -1,4 +1,5 @@
-//! A self-pipe for SIGINT, SIGTERM, SIGHUP and SIGCHLD, and ignoring SIGPIPE.
+//! A self-pipe for the signals a server acts on (SIGINT, SIGTERM, SIGQUIT,
+//! SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD), and ignoring SIGPIPE.
 //!
 //! A signal handler may do almost nothing safely, so the one installed by
 //! [`SignalPipe::install`] only records the signal in an atomic bit set and
@@ -29,6 +30,16 @@ pub enum Signal {
     Term,
     /// `SIGHUP`: hang-up; servers conventionally reload their configuration.
     Hup,
+    /// `SIGQUIT`: quit; nginx stops gracefully on it.
+    Quit,
+    /// `SIGUSR1`: user signal 1; nginx reopens its log files on it.
+    Usr1,
+    /// `SIGUSR2`: user signal 2; nginx upgrades its binary on it.
+    Usr2,
+    /// `SIGWINCH`: terminal window size change; nginx stops its workers on
+    /// it. Its default action is to ignore it, but a handler lets a server
+    /// say it was received.
+    Winch,
     /// `SIGCHLD`: a child process exited (stops and continues are not
     /// reported: the handler is installed with `SA_NOCLDSTOP`).
     Chld,
@@ -62,7 +73,16 @@ pub struct SignalPipe {
 
 impl Signal {
     /// Every signal, in the order [`SignalSet::iter`] reports them.
-    pub const ALL: [Signal; 4] = [Signal::Int, Signal::Term, Signal::Hup, Signal::Chld];
+    pub const ALL: [Signal; 8] = [
+        Signal::Int,
+        Signal::Term,
+        Signal::Hup,
+        Signal::Quit,
+        Signal::Usr1,
+        Signal::Usr2,
+        Signal::Winch,
+        Signal::Chld,
+    ];
 
     /// The OS signal number (`SIGINT`, ...), e.g. for
     /// [`process::kill`](crate::process::kill).
@@ -71,11 +91,15 @@ impl Signal {
             Signal::Int => libc::SIGINT,
             Signal::Term => libc::SIGTERM,
             Signal::Hup => libc::SIGHUP,
+            Signal::Quit => libc::SIGQUIT,
+            Signal::Usr1 => libc::SIGUSR1,
+            Signal::Usr2 => libc::SIGUSR2,
+            Signal::Winch => libc::SIGWINCH,
             Signal::Chld => libc::SIGCHLD,
         }
     }
 
-    /// The `Signal` for an OS signal number, if it is one of the four.
+    /// The `Signal` for an OS signal number, if it is one of [`Signal::ALL`].
     pub fn from_raw(signo: i32) -> Option<Signal> {
         Signal::ALL.into_iter().find(|s| s.as_raw() == signo)
     }
@@ -86,6 +110,10 @@ impl Signal {
             Signal::Int => "SIGINT",
             Signal::Term => "SIGTERM",
             Signal::Hup => "SIGHUP",
+            Signal::Quit => "SIGQUIT",
+            Signal::Usr1 => "SIGUSR1",
+            Signal::Usr2 => "SIGUSR2",
+            Signal::Winch => "SIGWINCH",
             Signal::Chld => "SIGCHLD",
         }
     }
@@ -122,7 +150,7 @@ impl SignalSet {
         self.bits == 0
     }
 
-    /// How many signals the set holds (0 to 4).
+    /// How many signals the set holds (0 to 8).
     pub fn len(&self) -> usize {
         self.bits.count_ones() as usize
     }
@@ -448,6 +476,8 @@ mod tests {
             assert_eq!(signal.to_string(), signal.name());
         }
         assert_eq!(Signal::Hup.as_raw(), libc::SIGHUP);
+        assert_eq!(Signal::Usr1.as_raw(), libc::SIGUSR1);
+        assert_eq!(Signal::Winch.name(), "SIGWINCH");
         assert_eq!(Signal::from_raw(libc::SIGKILL), None);
         assert_eq!(Signal::from_raw(0), None);
     }
@@ -466,7 +496,7 @@ mod tests {
         assert!(!set.contains(Signal::Hup));
         assert_eq!(set.into_iter().collect::<Vec<_>>(), [Signal::Int, Signal::Chld]);
         let all: SignalSet = Signal::ALL.into_iter().collect();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 8);
         assert_eq!(all.iter().collect::<Vec<_>>(), Signal::ALL);
         assert_eq!(format!("{set:?}"), "{Int, Chld}");
     }
@@ -541,6 +571,16 @@ mod tests {
         assert_eq!(
             without_chld(set).iter().collect::<Vec<_>>(),
             [Signal::Int, Signal::Term, Signal::Hup]
+        );
+
+        // The signals users send by habit are caught, not fatal.
+        for signal in [Signal::Quit, Signal::Usr1, Signal::Usr2, Signal::Winch] {
+            raise(signal);
+        }
+        let set = pipe.drain().unwrap();
+        assert_eq!(
+            without_chld(set).iter().collect::<Vec<_>>(),
+            [Signal::Quit, Signal::Usr1, Signal::Usr2, Signal::Winch]
         );
 
         // kill(getpid()) may be handled on any thread: wait for the pipe.

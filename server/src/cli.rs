@@ -6,18 +6,37 @@ use std::path::PathBuf;
 /// The configuration file used without `-c`.
 pub const DEFAULT_CONFIG: &str = "berth.conf";
 
-/// Usage text for `-h` and usage errors.
-pub const USAGE: &str = "usage: berth [-c FILE] [-t] [--poller epoll|kqueue|poll] [-V] [-h]
+/// The backends compiled for this platform.
+pub const BACKENDS: &[PollerChoice] = &[
+    #[cfg(poller_epoll)]
+    PollerChoice::Epoll,
+    #[cfg(poller_kqueue)]
+    PollerChoice::Kqueue,
+    PollerChoice::Poll,
+];
+
+/// Usage text for `-h` and usage errors, naming only this platform's backends.
+pub fn usage() -> String {
+    let names: Vec<&str> = BACKENDS.iter().map(|b| b.name()).collect();
+    format!(
+        "usage: berth [-c FILE] [-t] [--poller {}] [-V] [-h]
 
   -c FILE         configuration file (default: ./berth.conf)
-  -t              test the configuration and exit
-  --poller NAME   event backend: epoll, kqueue or poll (default: the best one)
+  -t              test the configuration (and --poller) and exit
+  --poller NAME   event backend: {} (default: {})
   -V              print the version and exit
   -h, --help      print this help and exit
 
-signals: SIGTERM, SIGINT stop gracefully; SIGHUP reloads the configuration
-and reopens the logs.
-";
+signals: TERM, INT, QUIT stop gracefully; HUP reloads the configuration and
+reopens the logs; USR1 reopens the logs; USR2, WINCH are ignored.
+exit status: 0 stopped cleanly or test passed, 1 runtime failure (e.g. an
+address cannot be bound), 2 bad configuration or command line.
+",
+        names.join("|"),
+        names.join(", "),
+        <poller::DefaultPoller as poller::Poller>::NAME,
+    )
+}
 
 /// Which poller backend to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,13 +127,27 @@ where
     }
 }
 
+/// A backend by name; one not compiled for this platform is refused here,
+/// so `-t` and the start agree.
 fn poller_name(name: &str) -> Result<PollerChoice, String> {
-    match name {
-        "epoll" => Ok(PollerChoice::Epoll),
-        "kqueue" => Ok(PollerChoice::Kqueue),
-        "poll" => Ok(PollerChoice::Poll),
-        _ => Err(format!("unknown poller \"{name}\" (expected epoll, kqueue or poll)")),
+    let choice = match name {
+        "epoll" => PollerChoice::Epoll,
+        "kqueue" => PollerChoice::Kqueue,
+        "poll" => PollerChoice::Poll,
+        _ => return Err(format!("unknown poller \"{name}\" (available: {})", available())),
+    };
+    if !BACKENDS.contains(&choice) {
+        return Err(format!(
+            "poller \"{name}\" is not available on this platform (available: {})",
+            available()
+        ));
     }
+    Ok(choice)
+}
+
+fn available() -> String {
+    let names: Vec<&str> = BACKENDS.iter().map(|b| b.name()).collect();
+    names.join(", ")
 }
 
 #[cfg(test)]
@@ -137,7 +170,27 @@ mod tests {
         assert_eq!(p(&["-cx.conf"]), run("x.conf", false, PollerChoice::Default));
         assert_eq!(p(&["--poller", "poll"]), run("berth.conf", false, PollerChoice::Poll));
         assert_eq!(p(&["--poller=epoll"]), run("berth.conf", false, PollerChoice::Epoll));
+        #[cfg(all(target_os = "linux", not(poller_kqueue)))]
+        {
+            let e = p(&["--poller", "kqueue"]).unwrap_err();
+            assert_eq!(
+                e,
+                "poller \"kqueue\" is not available on this platform (available: epoll, poll)"
+            );
+            let e = p(&["-t", "--poller=kqueue"]).unwrap_err();
+            assert!(e.contains("not available"), "{e}");
+            assert!(usage().contains("--poller epoll|poll]"), "{}", usage());
+            let default = <poller::DefaultPoller as poller::Poller>::NAME;
+            let want = format!("event backend: epoll, poll (default: {default})");
+            assert!(usage().contains(&want), "{}", usage());
+            assert!(!usage().contains("kqueue"));
+        }
+        #[cfg(poller_kqueue)]
         assert_eq!(p(&["--poller", "kqueue"]), run("berth.conf", false, PollerChoice::Kqueue));
+        assert_eq!(
+            p(&["--poller", "select"]),
+            Err(format!("unknown poller \"select\" (available: {})", available()))
+        );
         assert_eq!(p(&["-V"]), Ok(Command::Version));
         assert_eq!(p(&["-t", "-h"]), Ok(Command::Help));
         assert!(p(&["-c"]).is_err());

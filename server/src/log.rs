@@ -198,8 +198,11 @@ impl Drop for Log {
     }
 }
 
+/// Opens a log file for appending; the error names the file.
 fn open_append(p: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(p)
+    OpenOptions::new().create(true).append(true).open(p).map_err(|e| {
+        io::Error::new(e.kind(), format!("{}: {}", p.display(), config::os_message(&e)))
+    })
 }
 
 /// Appends bytes with `"`, `\` and non-printable bytes escaped as `\xHH`

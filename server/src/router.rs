@@ -1,17 +1,22 @@
 //! From a parsed request head to an [`Action`]: path normalisation, routing
 //! through the configuration (server by address and `Host`, location by
-//! longest prefix), body limits, `methods`, redirects and the static
-//! handler. Pure but for the file system look-ups of the static handler.
+//! longest prefix), body limits, `methods`, `return`, the refusal of CGI
+//! scripts (not run yet, never sent as files) and the static handler. Pure
+//! but for the file system look-ups of the static handler.
 
-use config::Location;
+use std::borrow::Cow;
+
+use config::{Location, Return};
 
 use crate::error::HttpError;
 use crate::handlers::cache::FileCache;
 use crate::handlers::error_page::error_reply;
 use crate::handlers::static_files::{self, FileRequest};
 use crate::handlers::Action;
+use crate::http::mime;
 use crate::http::path::{normalize, PathError};
 use crate::http::request::{BodyKind, Head};
+use crate::http::response::{Reply, ReplyBody};
 use crate::site::Site;
 
 /// Methods a location can allow, in the order the `Allow` header lists them.
@@ -75,9 +80,34 @@ pub fn route(site: &Site, cache: &FileCache, listener: usize, head: &Head, buf: 
             location.methods.contains(m)
         })));
     }
-    if let Some(r) = &location.redirect {
-        let reply = crate::http::response::Reply::redirect(r.code, r.target.clone());
-        return done(Ok(Action::Reply(reply)));
+    match &location.ret {
+        Some(Return::Redirect { code, target }) => {
+            return done(Ok(Action::Reply(Reply::redirect(*code, target.clone()))));
+        }
+        // As nginx: a text is typed like a file of this path would be.
+        Some(Return::Status { code, text: Some(text) }) => {
+            let mut reply = Reply::new(*code);
+            reply.content_type = Some(mime::for_location(location, &path));
+            reply.body = ReplyBody::Bytes(Cow::Owned(text.clone().into_bytes()));
+            return done(Ok(Action::Reply(reply)));
+        }
+        // `return 404;`: the status's page, the location's error_page if any.
+        Some(Return::Status { code, text: None }) if *code >= 400 => {
+            return done(Err(HttpError::plain(*code)));
+        }
+        Some(Return::Status { code, text: None }) => {
+            return done(Ok(Action::Reply(Reply::new(*code))));
+        }
+        None => {}
+    }
+    if path.split('/').any(|segment| location.is_cgi_name(segment)) {
+        // CGI does not run yet; the script must not be sent as a file either.
+        let why = format!(
+            "\"{path}\" is a CGI script (\"cgi\" in location \"{}\") and CGI is not \
+             available yet: refused with 403",
+            location.prefix
+        );
+        return done(Err(HttpError::refused(403, why)));
     }
     if !STATIC_METHODS.contains(&method) {
         // nginx: POST (or PUT, DELETE...) to a static file is 405.
@@ -153,8 +183,8 @@ fn allow(mut pred: impl FnMut(&str) -> bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Cause;
     use crate::http::request::{parse_head, Limits, Status};
-    use crate::http::response::{Reply, ReplyBody};
     use std::fs;
     use std::path::Path;
 
@@ -173,6 +203,11 @@ mod tests {
             location /ro { methods GET; }
             location /old { return 301 /new; }
             location /small { client_max_body_size 10; }
+            location /gone { return 410; }
+            location /hi { return 200 \"hi\\n\"; }
+            location /hi.json { return 503 \"{}\"; }
+            location /empty { return 200; }
+            location /cgi { cgi .py; index index.py; }
         }
         server {
             listen 127.0.0.1:8080;
@@ -182,13 +217,15 @@ mod tests {
     ";
 
     fn site(dir: &Path) -> Site {
-        for d in ["www/sub", "www/errors", "www/ro", "other"] {
+        for d in ["www/sub", "www/errors", "www/ro", "www/cgi", "other"] {
             fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
         }
         for (f, body) in [
             ("www/hello.txt", "hello"),
             ("www/errors/404.html", "custom 404"),
             ("www/ro/x.txt", "ro"),
+            ("www/cgi/t.py", "SOURCE"),
+            ("www/cgi/index.py", "SOURCE"),
             ("other/hello.txt", "other"),
         ] {
             fs::write(dir.join(f), body).unwrap_or_else(|e| panic!("write: {e}"));
@@ -294,6 +331,59 @@ mod tests {
                 None,
             ),
         ];
+        let script = "\"/cgi/t.py\" is a CGI script (\"cgi\" in location \"/cgi\") and CGI is not \
+                      available yet: refused with 403";
+        // Request, status, Content-Type, body, error-log cause.
+        type Answer<'a> = (&'a str, u16, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let returns: &[Answer<'_>] = &[
+            ("GET /gone/x HTTP/1.1\r\nHost: a\r\n\r\n", 410, Some("text/html"), None, None),
+            (
+                "GET /hi HTTP/1.1\r\nHost: a\r\n\r\n",
+                200,
+                Some("application/octet-stream"),
+                Some("hi\n"),
+                None,
+            ),
+            (
+                "GET /hi.json HTTP/1.1\r\nHost: a\r\n\r\n",
+                503,
+                Some("application/json"),
+                Some("{}"),
+                None,
+            ),
+            ("GET /empty HTTP/1.1\r\nHost: a\r\n\r\n", 200, None, Some(""), None),
+            (
+                "GET /cgi/t.py HTTP/1.1\r\nHost: a\r\n\r\n",
+                403,
+                Some("text/html"),
+                None,
+                Some(script),
+            ),
+            ("POST /cgi/t.py/info HTTP/1.1\r\nHost: a\r\n\r\n", 403, Some("text/html"), None, None),
+            ("GET /cgi/ HTTP/1.1\r\nHost: a\r\n\r\n", 403, Some("text/html"), None, None),
+        ];
+        for (raw, status, ctype, want_body, why) in returns {
+            let mut head = Head::new();
+            let parsed = parse_head(raw.as_bytes(), &Limits::default(), &mut head);
+            assert!(matches!(parsed, Ok(Status::Complete(_))), "{raw}");
+            let r = route(&site, &cache, 0, &head, raw.as_bytes());
+            let reply = match r.action {
+                Ok(Action::Reply(reply)) => reply,
+                Ok(Action::Handler(h)) => panic!("static route gave a handler: {h:?}"),
+                Err(e) => {
+                    if let Some(why) = why {
+                        assert!(matches!(&e.cause, Cause::Refused(c) if c == why), "{raw}: {e}");
+                    }
+                    error_reply(&site, &cache, e.status, 0, None, r.at)
+                }
+            };
+            assert_eq!(reply.status, *status, "{raw}");
+            assert_eq!(reply.content_type.as_deref(), *ctype, "{raw}");
+            if let Some(b) = want_body {
+                assert_eq!(body(&reply), b.as_bytes(), "{raw}");
+            }
+            assert!(!body(&reply).windows(6).any(|w| w == b"SOURCE"), "{raw}");
+        }
         for (raw, status, close, want_header, want_body) in cases {
             let raw = raw.as_bytes();
             let mut head = Head::new();

@@ -309,6 +309,25 @@ tests::backend_tests! {
         c.expect_closed(Duration::from_secs(2));
     }
 
+    /// `keepalive_timeout 0` turns keep-alive off (nginx): each response says
+    /// `Connection: close` and pipelined requests after it are not answered.
+    fn keepalive_timeout_zero_closes_after_each_response(backend) {
+        let config = site::CONFIG.replace("keepalive_timeout 5s;", "keepalive_timeout 0;");
+        let berth = Berth::start(backend, &config, site::standard_files);
+        let mut c = berth.connect();
+        c.send(get("/hello.txt") + &get("/"));
+        let r = c.read_response();
+        assert_eq!(r.assert_status(200).text(), HELLO_TXT);
+        assert!(r.is_close(), "no Connection: close with keepalive_timeout 0:\n{}", r.raw_head);
+        c.expect_closed(Duration::from_secs(2));
+        // HTTP/1.0 asking for keep-alive gets a close too.
+        let mut c = berth.connect();
+        c.send("GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let r = c.read_response();
+        assert!(r.is_close(), "no Connection: close for 1.0:\n{}", r.raw_head);
+        c.expect_closed(Duration::from_secs(2));
+    }
+
     /// A GET with a body: the body is consumed, not taken as the next request.
     fn get_with_body_is_consumed(backend) {
         let berth = site::standard(backend);

@@ -1,7 +1,11 @@
-//! Process lifecycle: graceful stop on SIGTERM and SIGINT.
+//! Process lifecycle: the startup line, graceful stop on SIGTERM, SIGINT and
+//! SIGQUIT, log reopening on SIGUSR1, and the signals sent by habit that must
+//! not stop the server (SIGUSR2, SIGWINCH), as in the table of
+//! `docs/operations.md`.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tests::site::{self, HELLO_TXT};
@@ -20,7 +24,120 @@ fn huge_site(dir: &TempDir) {
     dir.file("www/huge.bin", huge_body());
 }
 
+/// Waits until the file at `path` has a line containing `needle`.
+#[track_caller]
+fn wait_for_file_line(path: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(|l| l.contains(needle)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in {}:\n{text}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the server's stderr contains `needle`.
+#[track_caller]
+fn wait_for_stderr(berth: &Berth, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !berth.stderr_text().contains(needle) {
+        assert!(Instant::now() < deadline, "no {needle:?} in stderr:\n{}", berth.stderr_text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 tests::backend_tests! {
+    /// The startup line gives a URL to click for each listener.
+    fn startup_line_has_a_url_per_listener(backend) {
+        let text = site::CONFIG.replace(
+            "listen 127.0.0.1:{port0};",
+            "listen 127.0.0.1:{port0};\n    listen 127.0.0.1:{port1};",
+        );
+        let berth = Berth::start(backend, &text, site::standard_files);
+        let want = format!(
+            "berth started on http://127.0.0.1:{}/ http://127.0.0.1:{}/ ({backend}, pid {})",
+            berth.port(0),
+            berth.port(1),
+            berth.pid()
+        );
+        assert!(berth.stderr_text().contains(&want), "stderr:\n{}", berth.stderr_text());
+    }
+
+    /// SIGQUIT, nginx's graceful stop: the same as SIGTERM, exit status 0.
+    fn sigquit_stops_gracefully(backend) {
+        let mut berth = Berth::start(backend, site::CONFIG, huge_site);
+        let mut c = berth.connect();
+        c.send(get("/huge.bin"));
+        let mut first = [0u8; 4096];
+        let n = c.stream().read(&mut first).unwrap_or_else(|e| panic!("read: {e}"));
+        assert!(n > 0, "connection closed before the response");
+        berth.signal("QUIT");
+        let mut got = first[..n].to_vec();
+        got.extend(c.read_until_close());
+        let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |i| i + 4);
+        assert_eq!(got.len() - head_end, HUGE_LEN, "the response in flight was cut at SIGQUIT");
+        match berth.wait_exit(Duration::from_secs(5)) {
+            Some(s) => assert!(s.success(), "exit status after SIGQUIT: {s}"),
+            None => panic!("berth did not exit within 5 s of SIGQUIT"),
+        }
+        let log = berth.stderr_text();
+        assert!(log.contains("SIGQUIT received, graceful shutdown"), "stderr:\n{log}");
+    }
+
+    /// SIGUSR1 (logrotate's postrotate habit): the logs are reopened at their
+    /// configured paths and the server keeps serving, nothing is lost.
+    fn sigusr1_reopens_the_logs_and_keeps_serving(backend) {
+        let text = format!("access_log {{dir}}/access.log;\n{}", site::CONFIG);
+        let mut berth = Berth::start(backend, &text, site::standard_files);
+        let log = berth.dir().join("access.log");
+        let rotated = berth.dir().join("access.log.1");
+        berth.get("/hello.txt?before").assert_status(200);
+        // Moved away while the line may still be buffered: the reopen
+        // flushes it into the old file first.
+        std::fs::rename(&log, &rotated).unwrap_or_else(|e| panic!("rename: {e}"));
+        berth.signal("USR1");
+        wait_for_stderr(&berth, "logs reopened");
+        assert!(log.exists(), "no new access.log after SIGUSR1");
+        berth.get("/hello.txt?after").assert_status(200);
+        wait_for_file_line(&log, "/hello.txt?after");
+        wait_for_file_line(&rotated, "/hello.txt?before");
+        let old = std::fs::read_to_string(&rotated).unwrap_or_default();
+        assert!(!old.contains("?after"), "a line went to the rotated file:\n{old}");
+        let new = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!new.contains("?before"), "a line went to the new file:\n{new}");
+        berth.assert_running();
+        assert!(berth.stderr_text().contains("SIGUSR1 received, reopening the logs"));
+    }
+
+    /// SIGUSR1 with the error log in a file: that one is reopened too.
+    fn sigusr1_reopens_the_error_log(backend) {
+        let text = format!("error_log {{dir}}/error.log;\n{}", site::CONFIG);
+        let mut berth = Berth::start(backend, &text, site::standard_files);
+        let log = berth.dir().join("error.log");
+        wait_for_file_line(&log, "berth started on");
+        std::fs::rename(&log, berth.dir().join("error.log.1")).unwrap_or_else(|e| panic!("{e}"));
+        berth.signal("USR1");
+        wait_for_file_line(&log, "logs reopened");
+        berth.get("/hello.txt").assert_status(200);
+        berth.assert_running();
+    }
+
+    /// SIGUSR2 and SIGWINCH (nginx's binary upgrade and worker stop) are
+    /// logged and ignored: they used to kill Berth (exit 140).
+    fn sigusr2_and_sigwinch_do_not_stop_the_server(backend) {
+        let mut berth = site::standard(backend);
+        for sig in ["USR2", "WINCH"] {
+            berth.signal(sig);
+            wait_for_stderr(&berth, &format!("SIG{sig} received, ignored"));
+            berth.assert_running();
+            assert_eq!(berth.get("/hello.txt").assert_status(200).text(), HELLO_TXT);
+        }
+        let status = berth.terminate();
+        assert!(status.success(), "exit status after SIGTERM: {status}");
+    }
+
     /// SIGTERM on an idle server: exit status 0, promptly.
     fn sigterm_exits_zero(backend) {
         let mut berth = site::standard(backend);

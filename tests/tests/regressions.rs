@@ -19,6 +19,32 @@ fn start(backend: &str) -> Berth {
 }
 
 tests::backend_tests! {
+    /// At the open file limit, accept() fails at every retry (every 100 ms);
+    /// its error-log line came as often (134 lines in 13 s). Now: at most
+    /// one a second, counting the failures in between.
+    #[cfg(target_os = "linux")]
+    fn accept_failures_at_the_fd_limit_are_logged_once_a_second(backend) {
+        let dir = TempDir::new();
+        let (mut child, log, port) = start_with_low_fd_limit(backend, &dir);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // More clients than descriptors: the rest wait in the backlog.
+        let clients: Vec<tests::Client> =
+            (0..LOW_FD_LIMIT + 16).filter_map(|_| tests::Client::try_connect(addr).ok()).collect();
+        std::thread::sleep(Duration::from_millis(3500));
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(clients);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("accept() failed")).collect();
+        assert!(!lines.is_empty(), "no accept() failure logged at the limit:\n{text}");
+        assert!(lines.len() <= 5, "{} accept() lines in 3.5 s:\n{text}", lines.len());
+        assert!(
+            lines.iter().any(|l| l.contains("times since the last report")),
+            "no count of the failures in between:\n{text}"
+        );
+        assert!(lines.iter().all(|l| !l.contains("os error")), "{text}");
+    }
+
     /// A file named `javascript:alert(1)` in a listing must not become a
     /// `javascript:` link (XSS); nginx writes `javascript%3Aalert%281%29`.
     fn listing_link_of_scheme_like_name_is_not_a_script(backend) {
@@ -151,4 +177,53 @@ server {
         c.send(get("/hello.txt"));
         c.read_response().assert_status(200);
     }
+}
+
+/// The open file limit the fd-limit test runs berth under.
+#[cfg(target_os = "linux")]
+const LOW_FD_LIMIT: usize = 64;
+
+/// Starts berth under `ulimit -n LOW_FD_LIMIT` (soft and hard: berth raises
+/// its soft limit to the hard one), its stderr in a file; returns the
+/// process, the file and the port.
+#[cfg(target_os = "linux")]
+fn start_with_low_fd_limit(
+    backend: &str,
+    dir: &TempDir,
+) -> (std::process::Child, std::path::PathBuf, u16) {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::process::{Command, Stdio};
+    let port = tests::server::free_ports(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])[0];
+    dir.file("www/hello.txt", HELLO_TXT);
+    let conf = dir.join("berth.conf");
+    let text =
+        format!("server {{ listen 127.0.0.1:{port}; root {}/www; }}\n", dir.path().display());
+    std::fs::write(&conf, text).unwrap_or_else(|e| panic!("write config: {e}"));
+    let log = dir.join("stderr.log");
+    let err = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn {LOW_FD_LIMIT} && ulimit -Hn {LOW_FD_LIMIT} && exec \"$0\" \"$@\""
+        ))
+        .arg(tests::berth_bin())
+        .arg("-c")
+        .arg(&conf)
+        .arg("--poller")
+        .arg(backend)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn berth: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("berth started on") {
+        assert!(
+            Instant::now() < deadline,
+            "berth did not start:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, log, port)
 }

@@ -167,6 +167,22 @@ tests::backend_tests! {
     /// A broken configuration on SIGHUP: the error is logged as
     /// FILE:LINE:COL and the old configuration keeps serving, on old and new
     /// connections; a fixed file then reloads.
+    fn reload_logs_the_new_files_warnings(backend) {
+        let mut berth = Berth::start(backend, &config("old", &port0(), ""), two_roots);
+        let text = render(&berth, &config("new", &port0(), ""))
+            .replace("    server_name localhost;", "    server_name localhost;\n    location /c { cgi .py; }");
+        let line = text.lines().position(|l| l.contains("cgi .py")).unwrap_or(0) + 1;
+        assert_eq!(reload_with(&berth, &text), RELOADED);
+        let want = format!(
+            "[warn] {}:{line}:19: warning: \"cgi\" directive is accepted but not acted on yet",
+            berth.config_path().display()
+        );
+        let log = berth.stderr_text();
+        assert!(log.contains(&want), "no {want:?} in stderr:\n{log}");
+        assert_eq!(berth.get("/which.txt").assert_status(200).text(), "new\n");
+        berth.assert_running();
+    }
+
     fn reload_with_broken_config_keeps_old(backend) {
         let mut berth = Berth::start(backend, &config("old", &port0(), ""), two_roots);
         let mut kept = berth.connect();

@@ -1,11 +1,12 @@
 //! Routing inside a server: longest-prefix locations on segment boundaries,
-//! `root` and `alias` mapping, `index` lists, redirect codes and the access
-//! log.
+//! `root` and `alias` mapping, `index` lists, `return` (redirects, statuses
+//! and texts), locations with spaces and escapes, MIME types from `types`
+//! and `default_type`, and the access log.
 #![forbid(unsafe_code)]
 
 use tests::{request, Berth, TempDir};
 
-const ROUTES: &str = "\
+const ROUTES: &str = r#"
 server {
     listen 127.0.0.1:{port0};
     root {dir}/www;
@@ -30,8 +31,36 @@ server {
     location /see {
         return 303 /see-new;
     }
+    location /gone {
+        return 404;
+    }
+    location /teapot {
+        return 418 "short and stout\n";
+    }
+    location /health {
+        default_type text/plain;
+        return 200 "ok\n";
+    }
+    location /health.json {
+        return 200 "{\"ok\": true}";
+    }
+    location /empty {
+        return 200;
+    }
+    location "/my files" {
+        autoindex on;
+    }
+    location /caf%C3%A9 {
+        return 200 "cafe location\n";
+    }
+    location /typed {
+        types {
+            text/x-berth-note note;
+        }
+        default_type text/plain;
+    }
 }
-";
+"#;
 
 fn route_files(dir: &TempDir) {
     dir.file("www/second.txt", "second index\n")
@@ -41,6 +70,11 @@ fn route_files(dir: &TempDir) {
         .file("manual/part/ch1.txt", "chapter one\n")
         .file("www/docs/guide.txt", "wrong: root, not alias\n")
         .file("alt/other/page.txt", "alt root page\n")
+        .file("www/my files/a b.txt", "spaced file\n")
+        .file("www/typed/a.note", "note\n")
+        .file("www/typed/a.html", "<p>html</p>\n")
+        .file("www/typed/README", "no extension\n")
+        .file("www/errors/404.html", "custom 404 page\n")
         .file("www/other/page.txt", "wrong: server root\n");
 }
 
@@ -111,6 +145,93 @@ tests::backend_tests! {
         assert!(r.expect_header("Location").ends_with("/see-new"), "{}", r.raw_head);
         let r = berth.get("/app");
         assert!(r.expect_header("Location").ends_with("/app-moved"), "{}", r.raw_head);
+    }
+
+    /// `return 404;` answers the status with its page; `return CODE "TEXT"`
+    /// answers the text, typed like a file of that path; `return 200;` is
+    /// an empty 200.
+    fn return_status_and_text(backend) {
+        let berth = start(backend);
+        let r = berth.get("/gone");
+        r.assert_status(404);
+        assert_eq!(r.media_type().as_deref(), Some("text/html"));
+        assert!(r.text().contains("404 Not Found"), "{}", r.text());
+        let r = berth.get("/gone/deeper?x");
+        r.assert_status(404);
+        let r = berth.get("/teapot");
+        r.assert_status(418);
+        assert_eq!(r.text(), "short and stout\n");
+        let r = berth.get("/health");
+        r.assert_status(200);
+        assert_eq!(r.text(), "ok\n");
+        assert_eq!(r.media_type().as_deref(), Some("text/plain"));
+        assert_eq!(r.header("Content-Length"), Some("3"));
+        let r = berth.get("/health.json");
+        assert_eq!(r.assert_status(200).text(), "{\"ok\": true}");
+        assert_eq!(r.media_type().as_deref(), Some("application/json"));
+        let r = berth.get("/empty");
+        r.assert_status(200);
+        assert_eq!(r.header("Content-Length"), Some("0"));
+        // HEAD: the same head, no body.
+        let mut c = berth.connect();
+        c.send(request("HEAD", "/health", ""));
+        let r = c.read_head_response();
+        r.assert_status(200);
+        assert_eq!(r.header("Content-Length"), Some("3"));
+        assert!(r.body.is_empty());
+    }
+
+    /// `return 404;` sends the location's error_page for 404, as nginx.
+    fn return_status_uses_error_page(backend) {
+        let config = "\
+server {
+    listen 127.0.0.1:{port0};
+    root {dir}/www;
+    error_page 404 /errors/404.html;
+    location /gone { return 404; }
+}
+";
+        let berth = Berth::start(backend, config, route_files);
+        let r = berth.get("/gone");
+        r.assert_status(404);
+        assert_eq!(r.text(), "custom 404 page\n");
+    }
+
+    /// A quoted location with a space matches the decoded request path; a
+    /// percent-encoded prefix is decoded once, so it matches too.
+    fn locations_with_spaces_and_escapes(backend) {
+        let berth = start(backend);
+        let r = berth.get("/my%20files/");
+        r.assert_status(200);
+        assert!(r.text().contains("Index of /my files/"), "{}", r.text());
+        assert_eq!(berth.get("/my%20files/a%20b.txt").assert_status(200).text(), "spaced file\n");
+        assert_eq!(berth.get("/caf%C3%A9").assert_status(200).text(), "cafe location\n");
+        assert_eq!(berth.get("/caf%c3%a9/x").assert_status(200).text(), "cafe location\n");
+        // Matched on the decoded path, not the raw bytes.
+        berth.get("/caf%25C3%25A9").assert_status(404);
+    }
+
+    /// `types` and `default_type` decide Content-Type where they are set;
+    /// elsewhere the built-in table.
+    fn types_and_default_type(backend) {
+        let berth = start(backend);
+        let cases = [
+            ("/typed/a.note", "text/x-berth-note"),
+            // the location's types block replaced the built-in table
+            ("/typed/a.html", "text/plain"),
+            ("/typed/README", "text/plain"),
+            ("/apple.txt", "text/plain"),
+            ("/manual-less.bin", ""),
+        ];
+        for (path, want) in cases {
+            let r = berth.get(path);
+            if want.is_empty() {
+                r.assert_status(404);
+                continue;
+            }
+            r.assert_status(200);
+            assert_eq!(r.media_type().as_deref(), Some(want), "{path}");
+        }
     }
 
     /// The access log gets one line per request in combined log format.

@@ -10,6 +10,10 @@
 //! The tests of this file run one at a time (they share [`LOAD`]): they are
 //! heavy, and 1000 idle connections per backend at once could exceed a
 //! 1024-descriptor limit.
+//!
+//! They take about a minute, so `cargo test --workspace` skips them
+//! (`#[ignore]`); `.ci/run` runs them with
+//! `cargo test -p tests --test soak -- --ignored`.
 #![cfg(target_os = "linux")]
 #![forbid(unsafe_code)]
 
@@ -111,6 +115,7 @@ tests::backend_tests! {
     /// ranges, 404s, bad requests, connections cut mid-request and
     /// mid-response), twice: fds exactly back to baseline, RSS back near
     /// it, and the second load adds (almost) nothing to the first.
+    #[ignore = "a minute long: run by .ci/run with --ignored"]
     fn memory_and_fds_back_to_baseline_after_load(backend) {
         let _serial = serial();
         let mut berth = start(backend);
@@ -144,6 +149,7 @@ tests::backend_tests! {
     /// conformance test `many_ready_edge_fds_with_both_interests_are_all_reported`
     /// shows it without a server; libkqueue f96608964f7d
     /// src/linux/platform.c:1336-1347).
+    #[ignore = "a minute long: run by .ci/run with --ignored"]
     libkqueue_differs("libkqueue drops events past a full list (src/linux/platform.c:1347)")
     fn idle_keep_alive_connections_leave_nothing_behind(backend) {
         let _serial = serial();

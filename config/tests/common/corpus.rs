@@ -4,8 +4,10 @@
 //!
 //! A bad file states its expectation on its first line,
 //! `# expect: LINE:COL: message`, or in a sidecar `NAME.expect` (for files
-//! that cannot hold a comment, like the empty one). `{dir}` in a message
-//! stands for the file's folder, absolute.
+//! that cannot hold a comment, like the empty one). A good file lists the
+//! warnings it must produce, in order, as `# warn: LINE:COL: message` lines
+//! (none: it must produce none). `{dir}` in a message stands for the file's
+//! folder, absolute.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -42,4 +44,11 @@ pub fn expectation(file: &Path) -> String {
     let dir = std::path::absolute(file.parent().expect("corpus file has a folder"))
         .expect("absolute folder");
     raw.replace("{dir}", &dir.display().to_string())
+}
+
+/// `LINE:COL: message` of every warning `file` must produce, in order.
+#[allow(dead_code)] // not every including test checks warnings
+pub fn expected_warnings(file: &Path) -> Vec<String> {
+    let text = fs::read_to_string(file).expect("read corpus file");
+    text.lines().filter_map(|l| l.strip_prefix("# warn: ")).map(str::to_string).collect()
 }

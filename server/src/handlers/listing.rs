@@ -47,7 +47,7 @@ pub fn listing(uri: &str, dir: &Path) -> Result<Reply, HttpError> {
     }
     let html = render_listing(uri, &mut entries);
     let mut r = Reply::new(200);
-    r.content_type = Some("text/html");
+    r.content_type = Some(Cow::Borrowed("text/html"));
     r.body = ReplyBody::Bytes(Cow::Owned(html.into_bytes()));
     Ok(r)
 }

@@ -4,7 +4,12 @@
 //! The URI path given here is already normalised ([`crate::http::path`]): no
 //! dot-segments, no NUL. The only way out of the mapped directory is then a
 //! symlink, so every file is canonicalised and must stay under the
-//! canonicalised root (else 403).
+//! canonicalised root (else 403). Index names are single file names (the
+//! configuration refuses others, and they are skipped here too).
+//!
+//! A file with one of the location's `cgi` extensions is a script: it is
+//! never sent as a file, whether it is asked for, found as an index file or
+//! an error page, or reached through a symlink (403).
 
 use std::fs::{self, File, Metadata};
 use std::os::unix::fs::MetadataExt;
@@ -126,10 +131,13 @@ pub fn serve(
             return Ok(Reply::redirect(301, target));
         }
         for name in &location.index {
+            if !is_file_name(name) || location.is_cgi_name(name) {
+                continue;
+            }
             let index = format!("{rel}/{name}");
             if let Ok((file, meta)) = resolve(base, &index) {
                 if meta.is_file() {
-                    return serve_file(req, &file, &meta, name, cache);
+                    return serve_file(req, &file, &meta, name, location, cache);
                 }
             }
         }
@@ -147,7 +155,12 @@ pub fn serve(
         let why = format!("\"{}\" is not a regular file", real.display());
         return Err(HttpError::refused(403, why));
     }
-    serve_file(req, &real, &meta, req.path, cache)
+    serve_file(req, &real, &meta, req.path, location, cache)
+}
+
+/// Whether `name` names a file in a folder: not empty, no `/`, not `.` or `..`.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && name != "." && name != ".."
 }
 
 fn serve_file(
@@ -155,10 +168,17 @@ fn serve_file(
     real: &Path,
     meta: &Metadata,
     name: &str,
+    location: &Location,
     cache: &FileCache,
 ) -> Result<Reply, HttpError> {
     if !meta.is_file() {
         let why = format!("\"{}\" is not a regular file", real.display());
+        return Err(HttpError::refused(403, why));
+    }
+    let real_name = real.file_name().map(|n| n.to_string_lossy());
+    if location.is_cgi_name(name) || real_name.is_some_and(|n| location.is_cgi_name(&n)) {
+        // A script's source is never sent.
+        let why = format!("\"{}\" is a CGI script: never sent as a file", real.display());
         return Err(HttpError::refused(403, why));
     }
     let size = meta.len();
@@ -229,7 +249,7 @@ fn serve_file(
         }
         ReplyBody::File { file, start, len }
     };
-    reply.content_type = Some(mime::for_path(name));
+    reply.content_type = Some(mime::for_location(location, name));
     reply.headers.push(("Last-Modified", last_modified));
     reply.headers.push(("ETag", etag));
     reply.headers.push(("Accept-Ranges", "bytes".to_string()));
@@ -301,17 +321,78 @@ mod tests {
         let _ = fs::remove_dir_all(top);
     }
 
+    /// The first location of a one-server configuration `src` (no file checks).
+    fn location(src: &str) -> Location {
+        let cfg =
+            config::parse_unchecked(src, Path::new("/b.conf")).unwrap_or_else(|e| panic!("{e}"));
+        cfg.servers[0].locations[0].clone()
+    }
+
+    #[test]
+    fn scripts_are_never_sent_as_files() {
+        let (top, root) = tree("scripts");
+        for (name, body) in [("t.py", "SOURCE"), ("sub/index.py", "SOURCE"), ("z.sh", "SOURCE")] {
+            fs::write(root.join(name), body).unwrap_or_else(|e| panic!("write: {e}"));
+        }
+        std::os::unix::fs::symlink("t.py", root.join("t.txt")).unwrap_or_else(|e| panic!("{e}"));
+        let src = format!(
+            "server {{ root {}; location / {{ cgi .py; cgi .SH; index index.py index.html; }} }}",
+            root.display()
+        );
+        let loc = location(&src);
+        let cache = FileCache::default();
+        let cases: &[(&str, Result<u16, u16>)] = &[
+            ("/t.py", Err(403)),
+            ("/z.sh", Err(403)),
+            // a symlink whose target is a script
+            ("/t.txt", Err(403)),
+            // index.py is skipped; sub/ has no other index and no listing
+            ("/sub/", Err(403)),
+            ("/a.txt", Ok(200)),
+            ("/missing.py", Err(404)),
+        ];
+        for (path, want) in cases {
+            let req = FileRequest { path, ..FileRequest::default() };
+            let got =
+                serve(&req, &loc, Some(&root), &cache).map(|r| r.status).map_err(|e| e.status);
+            assert_eq!(got, *want, "{path}");
+        }
+        let _ = fs::remove_dir_all(top);
+    }
+
+    #[test]
+    fn index_names_that_leave_the_folder_are_skipped() {
+        let (top, root) = tree("index");
+        // Built directly: the configuration refuses such names.
+        let mut loc = location("server { root /; }");
+        loc.mapping = Mapping::Root(root.clone());
+        loc.index = vec!["../secret".into(), "..".into(), "sub/b.txt".into()];
+        let req = FileRequest { path: "/sub/", ..FileRequest::default() };
+        let got = serve(&req, &loc, Some(&root), &FileCache::default())
+            .map(|r| r.status)
+            .map_err(|e| e.status);
+        assert_eq!(got, Err(403));
+        let _ = fs::remove_dir_all(top);
+    }
+
     #[test]
     fn large_file_replaced_after_lstat_is_not_served() {
         let (top, root) = tree("replaced");
+        let loc = location("server { root /; }");
         let big = root.join("big.bin");
         fs::write(&big, vec![b'x'; 40 * 1024]).unwrap_or_else(|e| panic!("write: {e}"));
         let (path, meta) = resolve(Some(&root), "big.bin").unwrap_or_else(|s| panic!("{s}"));
         // Swapped for a symlink to a file outside the root after the check.
         fs::remove_file(&big).unwrap_or_else(|e| panic!("rm: {e}"));
         std::os::unix::fs::symlink(top.join("secret"), &big).unwrap_or_else(|e| panic!("ln: {e}"));
-        let got =
-            serve_file(&FileRequest::default(), &path, &meta, "big.bin", &FileCache::default());
+        let got = serve_file(
+            &FileRequest::default(),
+            &path,
+            &meta,
+            "big.bin",
+            &loc,
+            &FileCache::default(),
+        );
         assert_eq!(got.err().map(|e| e.status), Some(404));
         let _ = fs::remove_dir_all(top);
     }

@@ -1,5 +1,11 @@
-//! MIME types by file extension: a built-in table of the common types
-//! (nginx's `mime.types`, abridged), `application/octet-stream` otherwise.
+//! MIME types by file extension: a location's `types` entries first, then
+//! the built-in table of the common types (nginx's `mime.types`, abridged)
+//! unless a `types` block replaced it, then the location's `default_type`
+//! (`application/octet-stream` unless configured).
+
+use std::borrow::Cow;
+
+use config::Location;
 
 /// The type sent for an extension the table does not know.
 pub const DEFAULT_TYPE: &str = "application/octet-stream";
@@ -56,15 +62,39 @@ const TABLE: &[(&str, &str)] = &[
     ("zip", "application/zip"),
 ];
 
-/// The Content-Type for a file name, by its extension (case-insensitive).
+/// The Content-Type of a file called `name` (a path or a file name) in
+/// `location`: by its extension (case-insensitive) in the location's `types`,
+/// then in the built-in table where it applies, else `default_type`.
+/// Borrowed unless the type comes from the configuration.
+pub fn for_location(location: &Location, name: &str) -> Cow<'static, str> {
+    if let Some(t) = location.custom_type(name) {
+        return Cow::Owned(t.to_string());
+    }
+    if location.builtin_types {
+        if let Some(t) = builtin(name) {
+            return Cow::Borrowed(t);
+        }
+    }
+    if location.default_type == DEFAULT_TYPE {
+        Cow::Borrowed(DEFAULT_TYPE)
+    } else {
+        Cow::Owned(location.default_type.clone())
+    }
+}
+
+/// The Content-Type for a file name by the built-in table alone, with
+/// [`DEFAULT_TYPE`] for an extension it does not list.
 pub fn for_path(name: &str) -> &'static str {
+    builtin(name).unwrap_or(DEFAULT_TYPE)
+}
+
+/// The built-in table's type for a file name's extension (case-insensitive).
+fn builtin(name: &str) -> Option<&'static str> {
     let file = name.rsplit('/').next().unwrap_or(name);
-    let Some((stem, ext)) = file.rsplit_once('.') else {
-        return DEFAULT_TYPE;
-    };
+    let (stem, ext) = file.rsplit_once('.')?;
     if stem.is_empty() || ext.len() > 8 {
         // ".bashrc" has no extension; long "extensions" are never in the table.
-        return DEFAULT_TYPE;
+        return None;
     }
     let mut lower = [0u8; 8];
     let lower = &mut lower[..ext.len()];
@@ -74,7 +104,7 @@ pub fn for_path(name: &str) -> &'static str {
         .binary_search_by(|(e, _)| e.as_bytes().cmp(lower))
         .ok()
         .and_then(|i| TABLE.get(i))
-        .map_or(DEFAULT_TYPE, |(_, t)| t)
+        .map(|(_, t)| *t)
 }
 
 #[cfg(test)]
@@ -113,5 +143,37 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(for_path(name), want, "{name}");
         }
+    }
+
+    /// A location as the configuration builds it from `src`.
+    fn location(src: &str) -> Location {
+        let cfg = config::parse_unchecked(src, std::path::Path::new("/b.conf"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        cfg.servers[0].locations[0].clone()
+    }
+
+    #[test]
+    fn configured_types_and_default_type() {
+        let plain = location("server { root /; }");
+        let added = location("types { text/x-rust rs; text/plain HTML; } server { root /; }");
+        let replaced =
+            location("server { root /; types { text/x-rust rs; } default_type text/plain; }");
+        let emptied = location("server { root /; location /dl { types { } } }");
+        let cases: &[(&Location, &str, &str)] = &[
+            (&plain, "a.html", "text/html"),
+            (&plain, "a.rs", DEFAULT_TYPE),
+            (&added, "a.RS", "text/x-rust"),
+            (&added, "a.html", "text/plain"),
+            (&added, "a.css", "text/css"),
+            (&replaced, "a.rs", "text/x-rust"),
+            (&replaced, "a.css", "text/plain"),
+            (&replaced, "noext", "text/plain"),
+            (&emptied, "a.html", DEFAULT_TYPE),
+        ];
+        for (l, name, want) in cases {
+            assert_eq!(for_location(l, name), *want, "{name} in {:?}", l.types);
+        }
+        assert!(matches!(for_location(&plain, "a.css"), Cow::Borrowed(_)));
+        assert!(matches!(for_location(&plain, "a.zz"), Cow::Borrowed(_)));
     }
 }

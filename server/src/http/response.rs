@@ -67,8 +67,9 @@ impl ReplyBody {
 pub struct Reply {
     /// The status code.
     pub status: u16,
-    /// `Content-Type`, if the response has a body.
-    pub content_type: Option<&'static str>,
+    /// `Content-Type`, if the response has a body (borrowed for the
+    /// built-in types, owned for those a configuration names).
+    pub content_type: Option<Cow<'static, str>>,
     /// Headers besides Date, Server, Connection, Content-Type and Content-Length.
     pub headers: Vec<(&'static str, String)>,
     /// The body.
@@ -98,7 +99,7 @@ impl Reply {
     /// The built-in HTML page for an error status.
     pub fn error(status: u16) -> Reply {
         let mut r = Reply::new(status);
-        r.content_type = Some("text/html");
+        r.content_type = Some(Cow::Borrowed("text/html"));
         r.body = ReplyBody::Bytes(Cow::Owned(error_page(status).into_bytes()));
         r
     }
@@ -176,7 +177,7 @@ pub fn write_head(
     out.extend_from_slice(date.as_bytes());
     out.extend_from_slice(b"\r\n");
     if !reply.is_bodiless_status() {
-        if let Some(t) = reply.content_type {
+        if let Some(t) = &reply.content_type {
             header(out, "Content-Type", t.as_bytes());
         }
     }
@@ -308,7 +309,7 @@ mod tests {
     #[test]
     fn ok_head() {
         let mut r = Reply::new(200);
-        r.content_type = Some("text/html");
+        r.content_type = Some(Cow::Borrowed("text/html"));
         r.body = ReplyBody::Bytes(Cow::Borrowed(b"hello"));
         r.headers.push(("ETag", "\"1-5\"".into()));
         assert_eq!(
@@ -332,7 +333,7 @@ mod tests {
     #[test]
     fn not_modified_has_no_length() {
         let mut r = Reply::new(304);
-        r.content_type = Some("text/html");
+        r.content_type = Some(Cow::Borrowed("text/html"));
         let h = head(&r, ConnectionHeader::None);
         assert!(h.starts_with("HTTP/1.1 304 Not Modified\r\n"));
         assert!(!h.contains("Content-Length") && !h.contains("Content-Type"), "{h}");
@@ -350,7 +351,7 @@ mod tests {
             assert!(body.contains(&format!("<title>{title}</title>")), "{body}");
             assert_ne!(reason(status), "Client Error");
             assert_ne!(reason(status), "Server Error");
-            assert_eq!(r.content_type, Some("text/html"));
+            assert_eq!(r.content_type.as_deref(), Some("text/html"));
         }
     }
 

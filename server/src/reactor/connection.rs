@@ -579,11 +579,18 @@ impl Connection {
             route.action = Ok(Action::Handler(h));
         }
         self.server = route.server;
+        // `keepalive_timeout 0` turns keep-alive off (nginx): this response
+        // says `Connection: close` and nothing after this request is read.
+        let keepalive_off =
+            site.config.servers.get(route.server).is_some_and(|s| s.timeouts.keepalive.is_zero());
         let http10 = head.version() == Version::Http10;
         let expect_continue = head.expect_continue() && !http10;
         let mut req = Request {
             head_only: head.method_kind() == crate::http::request::Method::Head,
-            keep_alive: head.keep_alive() && !env.rt.shutting_down && !self.detached,
+            keep_alive: head.keep_alive()
+                && !env.rt.shutting_down
+                && !self.detached
+                && !keepalive_off,
             http10,
             body: BodyDecoder::new(head.body(), route.body_limit),
             raw,
@@ -1114,7 +1121,10 @@ fn unparsed_line(buf: &[u8]) -> &[u8] {
 
 /// Converts a duration from now.
 pub fn after(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d).unwrap_or(now)
+    // The configuration bounds durations (365 days), so this cannot
+    // overflow; if it ever did, the deadline would be a year away rather
+    // than already past (which would drop every connection).
+    now.checked_add(d).or_else(|| now.checked_add(config::MAX_DURATION)).unwrap_or(now)
 }
 
 #[cfg(test)]

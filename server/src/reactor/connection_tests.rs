@@ -148,7 +148,7 @@ impl Handler for Later {
             return Ok(None);
         }
         let mut r = Reply::new(200);
-        r.content_type = Some("text/plain");
+        r.content_type = Some(std::borrow::Cow::Borrowed("text/plain"));
         r.body = if s.streamed {
             ReplyBody::Stream { len: None }
         } else {

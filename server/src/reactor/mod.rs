@@ -25,6 +25,12 @@
 //! as `(key, tick)` when they go idle, stale entries skipped lazily, so each
 //! accept costs O(1) amortised. Accepting pauses only when none is idle.
 //!
+//! Signals (the table in `docs/operations.md`): SIGTERM, SIGINT and SIGQUIT
+//! stop gracefully, SIGUSR1 reopens the logs, SIGUSR2 and SIGWINCH (nginx's
+//! binary upgrade and worker stop, which Berth has no use for) are logged
+//! and ignored, so no signal sent by habit kills the server; SIGCHLD reaps
+//! children.
+//!
 //! SIGHUP reloads the configuration file: it is re-read and re-validated,
 //! new logs are opened and new addresses bound before anything changes; any
 //! failure keeps the running configuration whole. On success listeners whose
@@ -61,6 +67,20 @@ use timer::{TimerSlot, Timers};
 pub const ACCEPT_BUDGET: usize = 64;
 /// How long accepting pauses after EMFILE/ENFILE.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Shortest interval between two error-log lines about failing `accept()`
+/// calls; the failures in between are counted in the next line.
+pub const ACCEPT_ERROR_INTERVAL: Duration = Duration::from_secs(1);
+/// The signals the server catches (see the module docs).
+const SIGNALS: [Signal; 8] = [
+    Signal::Int,
+    Signal::Term,
+    Signal::Quit,
+    Signal::Hup,
+    Signal::Usr1,
+    Signal::Usr2,
+    Signal::Winch,
+    Signal::Chld,
+];
 /// How long a graceful stop waits for responses in flight.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// Stale timer reminders tolerated beyond two per source before the heap
@@ -143,6 +163,39 @@ pub struct Server<P: Poller> {
     idle: VecDeque<(Key, u64)>,
     /// When the last "closing idle connections" warning was logged.
     drain_warned: Option<Instant>,
+    /// `accept()` failures not logged yet, and when the last line was logged.
+    accept_errors: AcceptErrors,
+}
+
+/// Rate-limits the error-log lines of failing `accept()` calls: at the open
+/// file limit they fail at every retry, and one line per retry would flood
+/// the log.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    /// When the last line was logged.
+    logged_at: Option<Instant>,
+    /// Failures since then that were not logged.
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    /// Counts a failure; returns the line to log now, if one is due, with
+    /// the number of failures it stands for.
+    fn note(&mut self, now: Instant, what: &str) -> Option<String> {
+        self.unlogged += 1;
+        let due = !self.logged_at.is_some_and(|t| now.duration_since(t) < ACCEPT_ERROR_INTERVAL);
+        if !due {
+            return None;
+        }
+        let line = if self.unlogged == 1 {
+            what.to_string()
+        } else {
+            format!("{what} ({} times since the last report)", self.unlogged)
+        };
+        self.logged_at = Some(now);
+        self.unlogged = 0;
+        Some(line)
+    }
 }
 
 impl<P: Poller> Server<P> {
@@ -161,7 +214,7 @@ impl<P: Poller> Server<P> {
         }
         check_fd_limit(&site.config, &mut rt);
         let mut poller = P::new()?;
-        let signals = SignalPipe::install(&[Signal::Int, Signal::Term, Signal::Hup, Signal::Chld])?;
+        let signals = SignalPipe::install(&SIGNALS)?;
         let mut sources = Slab::default();
         let signal_key = sources
             .insert(Source::Signal)
@@ -189,6 +242,7 @@ impl<P: Poller> Server<P> {
             rt,
             idle: VecDeque::new(),
             drain_warned: None,
+            accept_errors: AcceptErrors::default(),
         };
         let mut bound = Vec::new();
         for (index, l) in server.site.config.listeners.iter().enumerate() {
@@ -218,10 +272,9 @@ impl<P: Poller> Server<P> {
     /// Only when the poller itself fails.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        let addrs: Vec<String> = self.local_addrs().iter().map(ToString::to_string).collect();
         let msg = format!(
             "berth started on {} ({}, pid {})",
-            addrs.join(" "),
+            urls(&self.local_addrs()),
             P::NAME,
             std::process::id()
         );
@@ -493,13 +546,23 @@ impl<P: Poller> Server<P> {
                         ErrorKind::Interrupted | ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
-                    self.rt.error(Level::Crit, &format!("accept() failed: {e}; pausing accept"));
-                    let until = after(self.rt.clock.now, ACCEPT_BACKOFF);
-                    self.pause_accept(Some(until));
+                    let now = self.rt.clock.now;
+                    let what = format!(
+                        "accept() failed: {}; pausing accept for {} ms at a time",
+                        config::os_message(&e),
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                    if let Some(line) = self.accept_errors.note(now, &what) {
+                        self.rt.error(Level::Crit, &line);
+                    }
+                    self.pause_accept(Some(after(now, ACCEPT_BACKOFF)));
                     return;
                 }
                 Err(e) => {
-                    self.rt.error(Level::Error, &format!("accept() failed: {e}"));
+                    let what = format!("accept() failed: {}", config::os_message(&e));
+                    if let Some(line) = self.accept_errors.note(self.rt.clock.now, &what) {
+                        self.rt.error(Level::Error, &line);
+                    }
                     return;
                 }
             }
@@ -591,18 +654,56 @@ impl<P: Poller> Server<P> {
                 return;
             }
         };
-        let mut hup = false;
+        let (mut stop, mut hup, mut usr1) = (None, false, false);
         for sig in signals.iter() {
             match sig {
-                Signal::Int | Signal::Term => self.begin_shutdown(),
+                Signal::Int | Signal::Term | Signal::Quit => stop = Some(sig),
                 Signal::Hup => hup = true,
+                Signal::Usr1 => usr1 = true,
+                Signal::Usr2 => self.rt.error(
+                    Level::Notice,
+                    "SIGUSR2 received, ignored: Berth has no binary upgrade, restart it instead",
+                ),
+                Signal::Winch => self.rt.error(
+                    Level::Notice,
+                    "SIGWINCH received, ignored: Berth has no worker processes to stop",
+                ),
                 Signal::Chld => self.reap_children(),
             }
         }
-        // Several SIGHUPs read at once are one reload.
+        if let Some(sig) = stop {
+            self.begin_shutdown(sig);
+        }
+        // Several SIGHUPs read at once are one reload; a reload reopens the
+        // logs too.
         if hup && self.grace_until.is_none() {
             self.reload();
+        } else if usr1 {
+            self.reopen_logs();
         }
+    }
+
+    /// SIGUSR1: opens the configured log files again (after a rotation
+    /// moved them away), flushing what is buffered into the old ones first;
+    /// on failure the old ones are kept.
+    fn reopen_logs(&mut self) {
+        self.rt.error(Level::Notice, "SIGUSR1 received, reopening the logs");
+        self.rt.log.flush();
+        let config = &self.site.config;
+        match Log::open(config.access_log.as_deref(), &config.error_log) {
+            Ok(log) => {
+                self.rt.log = log;
+                self.rt.error(Level::Notice, "logs reopened");
+            }
+            Err(e) => {
+                let msg = format!(
+                    "cannot reopen the logs, the old ones are kept: {}",
+                    config::os_message(&e)
+                );
+                self.rt.error(Level::Alert, &msg);
+            }
+        }
+        self.rt.log.flush();
     }
 
     /// Reaps every child process that has exited (`SIGCHLD`), so none is
@@ -669,14 +770,14 @@ impl<P: Poller> Server<P> {
     fn prepare_reload(&self) -> Result<(Config, Log, Vec<Listening>), String> {
         let config = config::load(&self.site.config.file).map_err(|e| e.to_string())?;
         let log = Log::open(config.access_log.as_deref(), &config.error_log)
-            .map_err(|e| format!("cannot open a log file: {e}"))?;
+            .map_err(|e| format!("cannot open a log file: {}", config::os_message(&e)))?;
         let mut fresh = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             if self.site.config.listener_for(l.addr).is_some() {
                 continue;
             }
             // Dropping `fresh` on error closes what was bound so far.
-            let socket = bind(l).map_err(|e| e.to_string())?;
+            let socket = bind(l).map_err(|e| config::os_message(&e))?;
             fresh.push(Listening { socket, addr: l.addr, index });
         }
         Ok((config, log, fresh))
@@ -736,20 +837,24 @@ impl<P: Poller> Server<P> {
         }
         drop(old);
         check_fd_limit(&self.site.config, &mut self.rt);
-        let addrs: Vec<String> = self.local_addrs().iter().map(ToString::to_string).collect();
-        let msg = format!("configuration reloaded, listening on {}", addrs.join(" "));
+        for w in &self.site.config.warnings {
+            self.rt.error(Level::Warn, &w.to_string());
+        }
+        let msg = format!("configuration reloaded, listening on {}", urls(&self.local_addrs()));
         self.rt.error(Level::Notice, &msg);
         self.maybe_resume_accept();
     }
 
-    fn begin_shutdown(&mut self) {
+    fn begin_shutdown(&mut self, sig: Signal) {
         let now = self.rt.clock.now;
         if self.grace_until.is_some() {
             // A second signal: stop now.
+            self.rt.error(Level::Notice, &format!("{sig} received again, stopping now"));
             self.grace_until = Some(now);
             return;
         }
-        self.rt.error(Level::Notice, "graceful shutdown: no longer accepting");
+        let msg = format!("{sig} received, graceful shutdown: no longer accepting");
+        self.rt.error(Level::Notice, &msg);
         self.rt.shutting_down = true;
         self.grace_until = Some(after(now, GRACE_PERIOD));
         self.pause_accept(None);
@@ -885,14 +990,30 @@ fn timer_slot_mut(sources: &mut Slab<Source>, key: Key) -> Option<&mut TimerSlot
     }
 }
 
-/// Binds `l`'s address with its options; the error names the address.
+/// Binds `l`'s address with its options; the error names the address and
+/// says what to do about the usual causes.
 fn bind(l: &config::Listener) -> io::Result<TcpListener> {
     let opts = platform::net::ListenOptions {
         reuseport: l.reuseport,
         ..platform::net::ListenOptions::default()
     };
-    platform::net::bind_listener(l.addr, &opts)
-        .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", l.addr)))
+    platform::net::bind_listener(l.addr, &opts).map_err(|e| {
+        let hint = match e.kind() {
+            ErrorKind::AddrInUse => " (another server listens there)",
+            ErrorKind::PermissionDenied if l.addr.port() < 1024 => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE, see docs/operations.md)"
+            }
+            ErrorKind::AddrNotAvailable => " (no interface of this machine has that address)",
+            _ => "",
+        };
+        io::Error::new(e.kind(), format!("bind {}: {}{hint}", l.addr, config::os_message(&e)))
+    })
+}
+
+/// `http://127.0.0.1:8080/ http://[::1]:8080/`: each address as a URL.
+pub fn urls(addrs: &[SocketAddr]) -> String {
+    let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}/")).collect();
+    urls.join(" ")
 }
 
 /// The deadline of `phase` for `conn` under `config`; `None` while a
@@ -949,6 +1070,30 @@ fn check_fd_limit(config: &Config, rt: &mut Runtime) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_errors_are_logged_at_most_once_a_second_with_a_count() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut e = AcceptErrors::default();
+        assert_eq!(e.note(t0, "x").as_deref(), Some("x"));
+        // Retries every 100 ms for 1.5 s: one more line, counting them all.
+        let lines: Vec<String> = (1..=15).filter_map(|i| e.note(t0 + ms(100 * i), "x")).collect();
+        assert_eq!(lines, ["x (10 times since the last report)"]);
+        assert_eq!(e.unlogged, 5);
+        assert_eq!(
+            e.note(t0 + ms(2500), "y").as_deref(),
+            Some("y (6 times since the last report)")
+        );
+        assert_eq!(e.note(t0 + ms(9000), "z").as_deref(), Some("z"));
+    }
+
+    #[test]
+    fn listener_urls() {
+        let addrs: Vec<SocketAddr> =
+            vec!["127.0.0.1:8080".parse().unwrap(), "[::1]:80".parse().unwrap()];
+        assert_eq!(urls(&addrs), "http://127.0.0.1:8080/ http://[::1]:80/");
+    }
 
     #[test]
     fn fds_wanted_saturates() {

@@ -1,0 +1,126 @@
+//! CGI scripts before CGI runs: a file with one of a location's `cgi`
+//! extensions is never sent as a file (issue 9's source disclosure: `GET
+//! /cgi-bin/t.py` answered 200 with the Python source). It gets 403 and an
+//! error-log line, whatever the method, the letter case, the way it is
+//! reached (index file, symlink, error page) or extra path segments.
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+use tests::{request, Berth, TempDir};
+
+/// The script's body: it must never show up in a response.
+const SOURCE: &str = "#!/usr/bin/env python3\nprint('SECRET-SOURCE-CODE')\n";
+
+/// The documented `cgi .py` example, with scripts reachable every way.
+const CONFIG: &str = "\
+server {
+    listen 127.0.0.1:{port0};
+    server_name localhost;
+    root {dir}/www;
+    error_page 404 /cgi-bin/t.py;
+
+    location /cgi-bin {
+        cgi .py /usr/bin/python3;
+        cgi .sh;
+        index index.py index.html;
+        autoindex on;
+    }
+}
+";
+
+fn files(dir: &TempDir) {
+    dir.file("www/cgi-bin/t.py", SOURCE)
+        .file("www/cgi-bin/run.sh", SOURCE)
+        .file("www/cgi-bin/index.py", SOURCE)
+        .file("www/cgi-bin/readme.txt", "not a script\n")
+        .file("www/cgi-bin/sub/index.py", SOURCE)
+        .file("www/cgi-bin/sub/index.html", "<p>sub index</p>\n")
+        .symlink("www/cgi-bin/innocent.txt", "t.py")
+        .file("www/t.py", "outside any cgi location\n");
+}
+
+fn start(backend: &str) -> Berth {
+    Berth::start(backend, CONFIG, files)
+}
+
+tests::backend_tests! {
+    /// GET, HEAD and POST of a script: 403, never its source.
+    fn script_in_a_cgi_location_is_refused_not_served(backend) {
+        let berth = start(backend);
+        for method in ["GET", "HEAD", "POST"] {
+            for path in ["/cgi-bin/t.py", "/cgi-bin/run.sh", "/cgi-bin/t.py/path/info", "/cgi-bin/t.py?x=1"] {
+                let mut c = berth.connect();
+                c.send(request(method, path, "Content-Length: 0\r\n"));
+                let r = if method == "HEAD" { c.read_head_response() } else { c.read_response() };
+                assert_eq!(r.status, 403, "{method} {path}:\n{}", r.raw_head);
+                assert!(!r.text().contains("SECRET-SOURCE-CODE"), "{method} {path} leaked the source");
+            }
+        }
+    }
+
+    /// Each refused script leaves an error-log line naming it and the client.
+    fn refused_script_is_logged(backend) {
+        let berth = start(backend);
+        berth.get("/cgi-bin/t.py").assert_status(403);
+        let want = "[error] \"/cgi-bin/t.py\" is a CGI script (\"cgi\" in location \"/cgi-bin\") \
+                    and CGI is not available yet: refused with 403, client: 127.0.0.1, server: \
+                    localhost, request: \"GET /cgi-bin/t.py HTTP/1.1\", host: \"localhost\"";
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !berth.stderr_text().contains(want) {
+            assert!(Instant::now() < deadline, "no log line; stderr:\n{}", berth.stderr_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The other ways to reach a script's bytes: an index file, a symlink,
+    /// a letter-case variant of the extension, an error page.
+    fn script_is_not_served_by_another_way(backend) {
+        let berth = start(backend);
+        // index.py is skipped: the folder is listed instead (autoindex on).
+        let r = berth.get("/cgi-bin/");
+        r.assert_status(200);
+        assert!(r.text().contains("Index of /cgi-bin/"), "{}", r.text());
+        let r = berth.get("/cgi-bin/sub/");
+        assert_eq!(r.assert_status(200).text(), "<p>sub index</p>\n");
+        // A symlink with an innocent name whose target is a script.
+        berth.get("/cgi-bin/innocent.txt").assert_status(403);
+        // On a case-insensitive file system T.PY would open t.py.
+        berth.get("/cgi-bin/T.PY").assert_status(403);
+        // error_page 404 names the script: the built-in page goes out.
+        let r = berth.get("/cgi-bin/missing.txt");
+        r.assert_status(404);
+        assert!(!r.text().contains("SECRET-SOURCE-CODE"), "the error page leaked the source");
+        // Other files of the location, and scripts outside it, are files.
+        assert_eq!(berth.get("/cgi-bin/readme.txt").assert_status(200).text(), "not a script\n");
+        assert_eq!(berth.get("/t.py").assert_status(200).text(), "outside any cgi location\n");
+    }
+}
+
+/// `berth -t` says, for every `cgi` line, that it is not acted on yet.
+#[test]
+fn cgi_directive_gets_a_warning_from_berth_t() {
+    let dir = TempDir::new();
+    files(&dir);
+    let conf = dir.join("berth.conf");
+    std::fs::write(
+        &conf,
+        CONFIG.replace("{dir}", &dir.path().display().to_string()).replace("{port0}", "8080"),
+    )
+    .expect("write config");
+    let out = std::process::Command::new(tests::berth_bin())
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .expect("run berth -t");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let warn = "warning: \"cgi\" directive is accepted but not acted on yet: CGI is not available \
+                yet: requests for these files get 403 and are never served as files";
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert_eq!(lines[0], format!("{}:8:9: {warn}", conf.display()));
+    assert_eq!(lines[1], format!("{}:9:9: {warn}", conf.display()));
+    assert!(lines[2].ends_with("test is successful"), "{stderr}");
+}
