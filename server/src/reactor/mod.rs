@@ -440,17 +440,10 @@ impl<P: Poller> Server<P> {
             }
         } else {
             let want = conn.level_interest();
-            let fd = conn.stream().as_fd();
-            let res = match (conn.interest, want) {
-                (old, new) if old == new => Ok(()),
-                (None, Some(i)) => self.poller.register(fd, token, i, Mode::Level),
-                (Some(_), Some(i)) => self.poller.reregister(fd, token, i, Mode::Level),
-                (Some(_), None) => self.poller.deregister(fd),
-                (None, None) => Ok(()),
-            };
-            if res.is_ok() {
-                conn.interest = want;
-            }
+            let mut interest = conn.interest;
+            let res =
+                watch_level(&mut self.poller, conn.stream().as_fd(), token, &mut interest, want);
+            conn.interest = interest;
             res
         };
         if let Err(e) = res {
@@ -920,17 +913,7 @@ impl<P: Poller> Sources for Registry<'_, P> {
         let Some(Source::Pipe(p)) = self.sources.get_mut(key) else {
             return Err(io::Error::new(ErrorKind::NotFound, "no such source"));
         };
-        let res = match (p.interest, interest) {
-            (old, new) if old == new => Ok(()),
-            (None, Some(i)) => self.poller.register(fd, token, i, Mode::Level),
-            (Some(_), Some(i)) => self.poller.reregister(fd, token, i, Mode::Level),
-            (Some(_), None) => self.poller.deregister(fd),
-            (None, None) => Ok(()),
-        };
-        if res.is_ok() {
-            p.interest = interest;
-        }
-        res
+        watch_level(self.poller, fd, token, &mut p.interest, interest)
     }
 
     fn deregister(&mut self, key: Key, fd: BorrowedFd<'_>) {
@@ -971,6 +954,26 @@ impl<P: Poller> Sources for Registry<'_, P> {
             }
         }
     }
+}
+
+/// Brings a level-triggered registration from `current` to `want`
+/// (`None`: not registered), with the one poller call that takes.
+fn watch_level<P: Poller>(
+    poller: &mut P,
+    fd: BorrowedFd<'_>,
+    token: Token,
+    current: &mut Option<Interest>,
+    want: Option<Interest>,
+) -> io::Result<()> {
+    match (*current, want) {
+        (old, new) if old == new => return Ok(()),
+        (None, Some(i)) => poller.register(fd, token, i, Mode::Level)?,
+        (Some(_), Some(i)) => poller.reregister(fd, token, i, Mode::Level)?,
+        (Some(_), None) => poller.deregister(fd)?,
+        (None, None) => {}
+    }
+    *current = want;
+    Ok(())
 }
 
 /// The deadline slot of source `key`, if it has one.
