@@ -74,6 +74,8 @@ pub(crate) struct Spec {
 
 const TIMEOUT_CTX: u8 = MAIN | SERVER;
 const SRV_LOC: u8 = SERVER | LOCATION;
+/// `cgi_timeout` is a timeout like the others, and per location too.
+const CGI_TIMEOUT_CTX: u8 = MAIN | SERVER | LOCATION;
 const ANY: u8 = MAIN | SERVER | LOCATION;
 
 const fn set(
@@ -96,7 +98,7 @@ pub(crate) static TABLE: &[Spec] = &[
     set("client_body_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
     set("keepalive_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
     set("send_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
-    set("cgi_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    set("cgi_timeout", CGI_TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
     Spec {
         name: "server",
         contexts: MAIN,
@@ -150,11 +152,6 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
 /// on yet, each with what happens meanwhile. Every use gets a warning
 /// (`berth -t`, startup, reload). The issue that builds one removes its row.
 pub(crate) static NOT_YET: &[(&str, &str)] = &[
-    (
-        "cgi",
-        "CGI is not available yet: requests for these files get 403 and are never served as files",
-    ),
-    ("cgi_timeout", "CGI is not available yet"),
     ("upload_store", "uploads are not available yet: POST here gets 405"),
     ("session", "sessions are not available yet: no session cookie is issued"),
 ];

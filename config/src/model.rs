@@ -109,7 +109,8 @@ pub struct Timeouts {
     pub keepalive: Duration,
     /// `send_timeout`: longest wait between two writes of a response.
     pub send: Duration,
-    /// `cgi_timeout`: time a CGI script has to answer (504 past it).
+    /// `cgi_timeout` of the server (a location may set its own, see
+    /// [`Location::cgi_timeout`]).
     pub cgi: Duration,
 }
 
@@ -143,6 +144,10 @@ pub struct Location {
     pub ret: Option<Return>,
     /// CGI handlers by file extension.
     pub cgi: Vec<CgiHandler>,
+    /// `cgi_timeout`: the longest a CGI script may stay silent (no output),
+    /// as nginx's `fastcgi_read_timeout`: 504 before its header, the
+    /// response cut after it.
+    pub cgi_timeout: Duration,
     /// `upload_store`: the folder POSTed files are stored in (absolute).
     pub upload_store: Option<PathBuf>,
     /// Largest request body in bytes; 0 = unlimited (default 1 MiB).
@@ -298,11 +303,34 @@ impl Location {
         self.error_pages.iter().find(|(s, _)| *s == status).map(|(_, uri)| uri.as_str())
     }
 
-    /// The CGI handler for `path` (a request path or file name), chosen by
-    /// the extension of its last segment (exact, case-sensitive).
-    pub fn cgi_for(&self, path: &str) -> Option<&CgiHandler> {
-        let name = path.rsplit('/').next().unwrap_or(path);
+    /// The CGI handler for a file called `name` (its last path segment),
+    /// chosen by its extension (exact, case-sensitive).
+    pub fn cgi_for(&self, name: &str) -> Option<&CgiHandler> {
+        let name = name.rsplit('/').next().unwrap_or(name);
         self.cgi.iter().find(|h| name.len() > h.extension.len() && name.ends_with(&h.extension))
+    }
+
+    /// The segments of request path `path` that may be a CGI script (RFC
+    /// 3875 §3.3: the script is the first one that names a file), in order:
+    /// the byte offset where each such segment ends in `path`, and its
+    /// handler. Extensions compare exactly, as in [`Location::cgi_for`].
+    ///
+    /// ```
+    /// let mut l = config::parse("server { root /; location /c { cgi .py; } }", "/b.conf".as_ref())
+    ///     .unwrap().servers.remove(0).locations.remove(0);
+    /// let ends: Vec<usize> = l.cgi_candidates("/c/a.py/b.py/x").map(|(end, _)| end).collect();
+    /// assert_eq!(ends, [7, 12]);
+    /// ```
+    pub fn cgi_candidates<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a CgiHandler)> + 'a {
+        let mut start = 0;
+        path.split('/').filter_map(move |segment| {
+            let end = start + segment.len();
+            start = end + 1;
+            self.cgi_for(segment).filter(|_| !segment.is_empty()).map(|h| (end, h))
+        })
     }
 
     /// Whether a file called `name` (a path or a file name) has one of this
@@ -443,6 +471,7 @@ mod tests {
             autoindex: false,
             ret: None,
             cgi: Vec::new(),
+            cgi_timeout: DEFAULT_CGI_TIMEOUT,
             upload_store: None,
             client_max_body_size: DEFAULT_CLIENT_MAX_BODY_SIZE,
             session: false,
@@ -604,6 +633,21 @@ mod tests {
         assert!(l.cgi_for("/cgi-bin/.py").is_none());
         assert!(l.cgi_for("/a.py/x").is_none());
         assert!(l.cgi_for("/a.PY").is_none());
+        // Path -> (end of each candidate segment, its extension).
+        let candidates: &[(&str, &[(usize, &str)])] = &[
+            ("/cgi-bin/a.py", &[(13, ".py")]),
+            ("/cgi-bin/app.py/extra/path", &[(15, ".py")]),
+            ("/a.py/b.cgi/c.py", &[(5, ".py"), (11, ".cgi"), (16, ".py")]),
+            ("/a.py/", &[(5, ".py")]),
+            ("/.py/x.PY/a.pyc/b", &[]),
+            ("", &[]),
+            ("/", &[]),
+        ];
+        for (path, want) in candidates {
+            let got: Vec<(usize, &str)> =
+                l.cgi_candidates(path).map(|(end, h)| (end, h.extension.as_str())).collect();
+            assert_eq!(&got, want, "{path}");
+        }
         assert_eq!(Mapping::Alias("/x".into()).path(), Path::new("/x"));
         // Refusing to serve a script is stricter than running one: any case.
         for name in ["/cgi-bin/a.py", "a.PY", "/x/b.Cgi", "c.cgi"] {

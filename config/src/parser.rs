@@ -13,8 +13,8 @@ use crate::directives::{
 use crate::error::{Fail, Pos};
 use crate::lexer::{Kind, Lexer, Token};
 use crate::model::{
-    Config, Listener, Location, LogTarget, Mapping, Server, Timeouts, DEFAULT_CLIENT_MAX_BODY_SIZE,
-    DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
+    Config, Listener, Location, LogTarget, Mapping, Server, Timeouts, DEFAULT_CGI_TIMEOUT,
+    DEFAULT_CLIENT_MAX_BODY_SIZE, DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
 };
 use crate::value;
 
@@ -393,6 +393,10 @@ fn build_location(
         autoindex: l.autoindex.or(srv.autoindex).unwrap_or(false),
         ret: l.ret.clone(),
         cgi: l.cgi.clone(),
+        cgi_timeout: l.timeouts[4]
+            .or(srv.timeouts[4])
+            .or(main.timeouts[4])
+            .unwrap_or(DEFAULT_CGI_TIMEOUT),
         upload_store: l.upload_store.clone(),
         client_max_body_size: l
             .client_max_body_size
@@ -594,6 +598,7 @@ mod tests {
             autoindex: false,
             ret: None,
             cgi: Vec::new(),
+            cgi_timeout: Duration::from_secs(60),
             upload_store: None,
             client_max_body_size: 1 << 20,
             session: false,
@@ -780,6 +785,16 @@ server {
                 c.servers[0].timeouts.send == Duration::from_secs(60)
                     && c.servers[0].timeouts.cgi == Duration::from_millis(500)
             }),
+            // cgi_timeout: global, server, then location
+            (
+                "cgi_timeout 5s; server { root /; cgi_timeout 7s; location /a { cgi_timeout 1s; } location /b {} }",
+                |c| {
+                    let l = &c.servers[0].locations;
+                    l.iter().map(|l| (l.prefix.as_str(), l.cgi_timeout.as_secs())).collect::<Vec<_>>()
+                        == [("/a", 1), ("/b", 7), ("/", 7)]
+                },
+            ),
+            ("server { root /; }", |c| c.servers[0].locations[0].cgi_timeout == Duration::from_secs(60)),
             ("keepalive_timeout 0; server { root /; }", |c| c.servers[0].timeouts.keepalive.is_zero()),
             ("client_body_timeout 1h30m; server { root /; }", |c| {
                 c.servers[0].timeouts.client_body == Duration::from_secs(5400)
@@ -969,9 +984,6 @@ server {
         assert_eq!(
             w,
             [
-                "1:1: \"cgi_timeout\" directive is accepted but not acted on yet: CGI is not available yet",
-                "5:16: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
-                "5:25: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
                 "6:16: \"upload_store\" directive is accepted but not acted on yet: uploads are not available yet: POST here gets 405",
                 "7:16: \"session\" directive is accepted but not acted on yet: sessions are not available yet: no session cookie is issued",
                 "9:17: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
@@ -979,11 +991,11 @@ server {
                 "10:25: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
             ]
         );
-        let c = ok("server { root /; location /c { cgi .py; } }");
+        let c = ok("server { root /; location /c { session on; } }");
         assert_eq!(c.warnings[0].file, Path::new("/etc/berth/berth.conf"));
         assert!(c.warnings[0]
             .to_string()
-            .starts_with("/etc/berth/berth.conf:1:32: warning: \"cgi\""));
+            .starts_with("/etc/berth/berth.conf:1:32: warning: \"session\""));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Reaping and signalling child processes: `waitpid(WNOHANG)` and `kill`.
+//! Reaping and signalling child processes: `waitpid(WNOHANG)`, `kill` and
+//! `killpg`.
 //!
 //! Children are spawned with `std::process::Command`; these calls let an
 //! event loop collect them without blocking when `SIGCHLD` arrives, and stop
@@ -75,6 +76,31 @@ pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
     // SAFETY: kill takes no pointers; `pid` is positive, so it names exactly
     // one process.
     syscall!(unsafe { libc::kill(pid, sig) })?;
+    Ok(())
+}
+
+/// Sends signal `sig` to every process of process group `pgid`.
+///
+/// A CGI script is started as the leader of its own group
+/// (`CommandExt::process_group(0)`, so the group id is its pid); signalling
+/// the group also reaches everything the script started, which `kill` on
+/// its pid alone would leave running.
+///
+/// See [killpg(3)](https://man7.org/linux/man-pages/man3/killpg.3.html).
+///
+/// # Errors
+///
+/// `InvalidInput` if `pgid` is 0 or 1 or above the largest `pid_t` (0 is the
+/// caller's own group, 1 would be init's). `ESRCH` if the group has no
+/// process left, `EPERM` (`PermissionDenied`) if none may be signalled.
+pub fn killpg(pgid: u32, sig: i32) -> io::Result<()> {
+    let pgid = to_pid(pgid)?;
+    if pgid == 1 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "process group 1 refused"));
+    }
+    // SAFETY: killpg takes no pointers; `pgid` is above 1, so it names one
+    // process group and never the caller's own (0) or every process.
+    syscall!(unsafe { libc::killpg(pgid, sig) })?;
     Ok(())
 }
 
@@ -161,6 +187,36 @@ mod tests {
         // Not a child of ours.
         let err = waitpid_nohang(1).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+    }
+
+    #[test]
+    fn killpg_reaches_the_whole_group() {
+        use std::os::unix::process::CommandExt;
+        // A shell (the group leader) that started a grandchild `sleep`; the
+        // grandchild writes its pid so the test can see it die too.
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & echo $!; wait"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let out = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+        let grandchild: i32 = line.trim().parse().unwrap();
+        killpg(child.id(), SIGKILL).unwrap();
+        assert_eq!(reap(child.id()).signal(), Some(SIGKILL));
+        // The grandchild was reparented (to init or a subreaper) and killed:
+        // it disappears once reaped there.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while kill(grandchild as u32, 0).is_ok() {
+            assert!(Instant::now() < deadline, "grandchild {grandchild} survived killpg");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for bad in [0, 1, u32::MAX] {
+            assert_eq!(killpg(bad, 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        }
     }
 
     #[test]

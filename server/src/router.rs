@@ -1,15 +1,16 @@
 //! From a parsed request head to an [`Action`]: path normalisation, routing
 //! through the configuration (server by address and `Host`, location by
-//! longest prefix), body limits, `methods`, `return`, the refusal of CGI
-//! scripts (not run yet, never sent as files) and the static handler. Pure
-//! but for the file system look-ups of the static handler.
+//! longest prefix), body limits, `methods`, `return`, CGI scripts and the
+//! static handler. Pure but for the file system look-ups of the handlers.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 use config::{Location, Return};
 
 use crate::error::HttpError;
 use crate::handlers::cache::FileCache;
+use crate::handlers::cgi;
 use crate::handlers::error_page::error_reply;
 use crate::handlers::static_files::{self, FileRequest};
 use crate::handlers::Action;
@@ -39,8 +40,30 @@ pub struct Route {
     pub body_limit: u64,
 }
 
-/// Routes a parsed request whose head is `buf`, received on `listener`.
-pub fn route(site: &Site, cache: &FileCache, listener: usize, head: &Head, buf: &[u8]) -> Route {
+/// Routes a parsed request whose head is `buf`, received on `listener`
+/// from `peer`.
+pub fn route(
+    site: &Site,
+    cache: &FileCache,
+    listener: usize,
+    head: &Head,
+    buf: &[u8],
+    peer: SocketAddr,
+) -> Route {
+    route_at_depth(site, cache, listener, head, buf, peer, 0)
+}
+
+/// [`route`] for a request made by `depth` internal redirects (a CGI
+/// script's `Location: /path`).
+pub fn route_at_depth(
+    site: &Site,
+    cache: &FileCache,
+    listener: usize,
+    head: &Head,
+    buf: &[u8],
+    peer: SocketAddr,
+    depth: u8,
+) -> Route {
     let host = head.host(buf).and_then(|h| std::str::from_utf8(h).ok());
     let default_server = site.config.listeners.get(listener).map_or(0, |l| l.default_server);
     let unrouted = |e: HttpError| Route {
@@ -100,14 +123,11 @@ pub fn route(site: &Site, cache: &FileCache, listener: usize, head: &Head, buf: 
         }
         None => {}
     }
-    if path.split('/').any(|segment| location.is_cgi_name(segment)) {
-        // CGI does not run yet; the script must not be sent as a file either.
-        let why = format!(
-            "\"{path}\" is a CGI script (\"cgi\" in location \"{}\") and CGI is not \
-             available yet: refused with 403",
-            location.prefix
-        );
-        return done(Err(HttpError::refused(403, why)));
+    let origin = cgi::Origin { site, at, listener, peer, depth };
+    match cgi::handler(origin, location, head, buf, &path) {
+        Ok(Some(action)) => return done(Ok(action)),
+        Ok(None) => {}
+        Err(e) => return done(Err(e)),
     }
     if !STATIC_METHODS.contains(&method) {
         // nginx: POST (or PUT, DELETE...) to a static file is 405.
@@ -252,6 +272,30 @@ mod tests {
     /// Request head, status, whether it closes, a header it must carry, its body.
     type Case<'a> = (&'a str, u16, bool, Option<(&'a str, &'a str)>, Option<&'a str>);
 
+    fn peer() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([192, 0, 2, 7], 51000))
+    }
+
+    #[test]
+    fn scripts_get_the_cgi_handler() {
+        let dir = std::env::temp_dir().join(format!("berth-router-cgi-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let site = site(&dir);
+        let cache = FileCache::default();
+        for raw in [
+            "GET /cgi/t.py HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /cgi/t.py/info?x=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "POST /cgi/t.py HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+        ] {
+            let mut head = Head::new();
+            let parsed = parse_head(raw.as_bytes(), &Limits::default(), &mut head);
+            assert!(matches!(parsed, Ok(Status::Complete(_))), "{raw}");
+            let r = route(&site, &cache, 0, &head, raw.as_bytes(), peer());
+            assert!(matches!(r.action, Ok(Action::Handler(_))), "{raw}: {:?}", r.action);
+        }
+        let _ = fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn decisions_table() {
         let dir = std::env::temp_dir().join(format!("berth-router-{}", std::process::id()));
@@ -331,8 +375,6 @@ mod tests {
                 None,
             ),
         ];
-        let script = "\"/cgi/t.py\" is a CGI script (\"cgi\" in location \"/cgi\") and CGI is not \
-                      available yet: refused with 403";
         // Request, status, Content-Type, body, error-log cause.
         type Answer<'a> = (&'a str, u16, Option<&'a str>, Option<&'a str>, Option<&'a str>);
         let returns: &[Answer<'_>] = &[
@@ -352,21 +394,18 @@ mod tests {
                 None,
             ),
             ("GET /empty HTTP/1.1\r\nHost: a\r\n\r\n", 200, None, Some(""), None),
-            (
-                "GET /cgi/t.py HTTP/1.1\r\nHost: a\r\n\r\n",
-                403,
-                Some("text/html"),
-                None,
-                Some(script),
-            ),
-            ("POST /cgi/t.py/info HTTP/1.1\r\nHost: a\r\n\r\n", 403, Some("text/html"), None, None),
+            // The index script is never run nor sent for a folder.
             ("GET /cgi/ HTTP/1.1\r\nHost: a\r\n\r\n", 403, Some("text/html"), None, None),
+            ("GET /cgi/missing.py HTTP/1.1\r\nHost: a\r\n\r\n", 404, Some("text/html"), None, None),
+            // Another letter case is not the script (404 here; a case-insensitive
+            // file system finds the file and the static handler refuses it).
+            ("GET /cgi/T.PY HTTP/1.1\r\nHost: a\r\n\r\n", 404, Some("text/html"), None, None),
         ];
         for (raw, status, ctype, want_body, why) in returns {
             let mut head = Head::new();
             let parsed = parse_head(raw.as_bytes(), &Limits::default(), &mut head);
             assert!(matches!(parsed, Ok(Status::Complete(_))), "{raw}");
-            let r = route(&site, &cache, 0, &head, raw.as_bytes());
+            let r = route(&site, &cache, 0, &head, raw.as_bytes(), peer());
             let reply = match r.action {
                 Ok(Action::Reply(reply)) => reply,
                 Ok(Action::Handler(h)) => panic!("static route gave a handler: {h:?}"),
@@ -389,7 +428,7 @@ mod tests {
             let mut head = Head::new();
             let parsed = parse_head(raw, &Limits::default(), &mut head);
             assert!(matches!(parsed, Ok(Status::Complete(_))), "{raw:?}: {parsed:?}");
-            let r = route(&site, &cache, 0, &head, raw);
+            let r = route(&site, &cache, 0, &head, raw, peer());
             let reply = match r.action {
                 Ok(Action::Reply(reply)) => reply,
                 Ok(Action::Handler(h)) => panic!("static route gave a handler: {h:?}"),

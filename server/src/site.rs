@@ -93,6 +93,10 @@ pub struct Runtime {
     /// Child processes started by handlers and not yet reaped; the reactor
     /// reaps them on `SIGCHLD` and at exit.
     pub children: Vec<u32>,
+    /// Process groups sent `SIGTERM` (a CGI script cut short), each with
+    /// when it gets `SIGKILL` if anything of it is left; the reactor sends
+    /// them when due, and at exit.
+    pub kills: Vec<(u32, Instant)>,
     /// Read buffers of connections that went idle, for reuse.
     buffers: Vec<Vec<u8>>,
 }
@@ -107,6 +111,7 @@ impl Runtime {
             scratch: Vec::new(),
             shutting_down: false,
             children: Vec::new(),
+            kills: Vec::new(),
             buffers: Vec::new(),
         }
     }

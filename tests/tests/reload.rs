@@ -170,11 +170,14 @@ tests::backend_tests! {
     fn reload_logs_the_new_files_warnings(backend) {
         let mut berth = Berth::start(backend, &config("old", &port0(), ""), two_roots);
         let text = render(&berth, &config("new", &port0(), ""))
-            .replace("    server_name localhost;", "    server_name localhost;\n    location /c { cgi .py; }");
-        let line = text.lines().position(|l| l.contains("cgi .py")).unwrap_or(0) + 1;
+            .replace(
+                "    server_name localhost;",
+                "    server_name localhost;\n    location /c { types { a/b x; a/c X; } }",
+            );
+        let line = text.lines().position(|l| l.contains("a/c X")).unwrap_or(0) + 1;
         assert_eq!(reload_with(&berth, &text), RELOADED);
         let want = format!(
-            "[warn] {}:{line}:19: warning: \"cgi\" directive is accepted but not acted on yet",
+            "[warn] {}:{line}:35: warning: duplicate extension \"X\"",
             berth.config_path().display()
         );
         let log = berth.stderr_text();

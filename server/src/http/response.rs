@@ -72,6 +72,9 @@ pub struct Reply {
     pub content_type: Option<Cow<'static, str>>,
     /// Headers besides Date, Server, Connection, Content-Type and Content-Length.
     pub headers: Vec<(&'static str, String)>,
+    /// Headers whose names are known only at run time (a CGI script's),
+    /// written after [`Reply::headers`].
+    pub fields: Vec<(String, String)>,
     /// The body.
     pub body: ReplyBody,
     /// Whether the connection must close after this response (e.g. 400).
@@ -85,6 +88,7 @@ impl Reply {
             status,
             content_type: None,
             headers: Vec::new(),
+            fields: Vec::new(),
             body: ReplyBody::Empty,
             close: false,
         }
@@ -191,6 +195,9 @@ pub fn write_head(
         Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
     }
     for (name, value) in &reply.headers {
+        header(out, name, value.as_bytes());
+    }
+    for (name, value) in &reply.fields {
         header(out, name, value.as_bytes());
     }
     match connection {

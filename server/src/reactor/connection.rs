@@ -573,7 +573,7 @@ impl Connection {
 
         let site = Rc::clone(env.site);
         #[allow(unused_mut)]
-        let mut route = router::route(&site, &env.rt.cache, self.listener, &head, &raw);
+        let mut route = router::route(&site, &env.rt.cache, self.listener, &head, &raw, self.peer);
         #[cfg(test)]
         if let Some(h) = self.inject.take() {
             route.action = Ok(Action::Handler(h));
@@ -1077,9 +1077,9 @@ fn read_small_file(
     rt: &mut Runtime,
 ) -> Reply {
     use std::os::unix::fs::FileExt;
-    let Reply { status, content_type, headers, body, close } = reply;
+    let Reply { status, content_type, headers, fields, body, close } = reply;
     let ReplyBody::File { file, start, len } = body else {
-        return Reply { status, content_type, headers, body, close };
+        return Reply { status, content_type, headers, fields, body, close };
     };
     let mut data = vec![0; usize::try_from(len).unwrap_or(0)];
     match file.read_exact_at(&mut data, start) {
@@ -1087,6 +1087,7 @@ fn read_small_file(
             status,
             content_type,
             headers,
+            fields,
             body: ReplyBody::Bytes(std::borrow::Cow::Owned(data)),
             close,
         },

@@ -288,7 +288,7 @@ impl<P: Poller> Server<P> {
                 self.close(key);
             }
         }
-        self.reap_children();
+        self.end_children();
         self.rt.log.flush();
         Ok(())
     }
@@ -359,6 +359,7 @@ impl<P: Poller> Server<P> {
         self.work = work;
         self.expire_timers();
         let now = self.rt.clock.now;
+        self.send_kills(now);
         self.rt.log.tick(now);
         if self.accept_paused_until.is_some_and(|t| now >= t) {
             self.accept_paused_until = None;
@@ -368,11 +369,18 @@ impl<P: Poller> Server<P> {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        [self.timers.next(), self.rt.log.next_flush(), self.accept_paused_until, self.grace_until]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.saturating_duration_since(now))
+        let kill = self.rt.kills.iter().map(|&(_, at)| at).min();
+        [
+            self.timers.next(),
+            self.rt.log.next_flush(),
+            self.accept_paused_until,
+            self.grace_until,
+            kill,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| t.saturating_duration_since(now))
     }
 
     /// Runs `f` on connection `key`, taken out of its slot so that its
@@ -699,6 +707,44 @@ impl<P: Poller> Server<P> {
         self.rt.log.flush();
     }
 
+    /// Sends `SIGKILL` to the process groups whose grace after `SIGTERM`
+    /// is over (a group with nothing left answers ESRCH, ignored).
+    fn send_kills(&mut self, now: Instant) {
+        self.rt.kills.retain(|&(pgid, at)| {
+            if now < at {
+                return true;
+            }
+            let _ = platform::process::killpg(pgid, platform::process::SIGKILL);
+            false
+        });
+    }
+
+    /// At exit (every connection closed, so every script was sent
+    /// `SIGTERM`): waits up to the CGI kill grace for the children, then
+    /// kills what is left and reaps it, so the server leaves no script
+    /// running and no zombie behind.
+    fn end_children(&mut self) {
+        let give_up = Instant::now() + crate::handlers::cgi::KILL_GRACE;
+        self.reap_children();
+        while !self.rt.children.is_empty() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+            self.reap_children();
+        }
+        for &pid in &self.rt.children {
+            let _ = platform::process::killpg(pid, platform::process::SIGKILL);
+        }
+        self.send_kills(far_future(Instant::now()));
+        let give_up = Instant::now() + Duration::from_secs(1);
+        while !self.rt.children.is_empty() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+            self.reap_children();
+        }
+        if !self.rt.children.is_empty() {
+            let msg = format!("{} child processes could not be reaped", self.rt.children.len());
+            self.rt.error(Level::Alert, &msg);
+        }
+    }
+
     /// Reaps every child process that has exited (`SIGCHLD`), so none is
     /// left a zombie.
     fn reap_children(&mut self) {
@@ -991,6 +1037,11 @@ fn timer_slot_mut(sources: &mut Slab<Source>, key: Key) -> Option<&mut TimerSlot
         Source::Pipe(p) => Some(&mut p.timer),
         _ => None,
     }
+}
+
+/// An instant past every deadline (for sending every pending kill now).
+fn far_future(now: Instant) -> Instant {
+    after(now, config::MAX_DURATION)
 }
 
 /// Binds `l`'s address with its options; the error names the address and
