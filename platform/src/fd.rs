@@ -87,6 +87,53 @@ pub fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets close-on-exec on every open descriptor numbered `from` or above;
+/// returns how many there were.
+///
+/// A process inherits whatever descriptors its parent left open without
+/// close-on-exec (a shell, a service manager, a test harness), and would
+/// pass them on to every program it starts. A server that runs CGI scripts
+/// calls this once at startup, so that a script inherits nothing but its
+/// standard streams. The descriptors are listed from `/dev/fd` (Linux, macOS
+/// and the BSDs all have it); the listing's own descriptor is among them,
+/// and closes with it.
+///
+/// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html) (`F_SETFD`).
+///
+/// # Errors
+///
+/// When `/dev/fd` cannot be listed.
+pub fn set_cloexec_from(from: i32) -> io::Result<usize> {
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/dev/fd")? {
+        let entry = entry?;
+        if let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) {
+            if fd >= from {
+                fds.push(fd);
+            }
+        }
+    }
+    let mut count = 0;
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD take an int argument and no pointer; a
+        // number that is not (or no longer) open fails with EBADF, which is
+        // skipped, and changing only FD_CLOEXEC of an open descriptor owned
+        // by someone else in this process does not affect its use here.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            continue;
+        }
+        if flags & libc::FD_CLOEXEC == 0 {
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+                continue;
+            }
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// Reports whether `O_NONBLOCK` is set on `fd`.
 ///
 /// See [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html) (`F_GETFL`).
@@ -189,6 +236,17 @@ mod tests {
     use std::fs::File;
     use std::io::{ErrorKind, Read, Write};
     use std::os::fd::AsFd;
+
+    #[test]
+    fn set_cloexec_from_marks_inherited_descriptors() {
+        let (r, w) = pipe().unwrap();
+        set_cloexec(r.as_fd(), false).unwrap();
+        set_cloexec(w.as_fd(), false).unwrap();
+        let lowest = r.as_raw_fd().min(w.as_raw_fd());
+        assert!(set_cloexec_from(lowest).unwrap() >= 2);
+        assert!(is_cloexec(r.as_fd()).unwrap());
+        assert!(is_cloexec(w.as_fd()).unwrap());
+    }
 
     /// Reads the flags with raw `fcntl`, independently of the functions tested.
     fn raw_flags(fd: BorrowedFd<'_>) -> (libc::c_int, libc::c_int) {

@@ -321,7 +321,11 @@ impl Connection {
                 if self.write_once(env) == Verdict::Close {
                     return Verdict::Close;
                 }
-                if self.output.is_empty() && self.process(env) == Verdict::Close {
+                // Room for more: the next request, or more of a streamed
+                // body (its handler may have stopped watching its source
+                // while the queue was full, and waits to be asked).
+                let room = self.output.is_empty() || self.output.stream_room() > 0;
+                if room && self.process(env) == Verdict::Close {
                     return Verdict::Close;
                 }
             } else {

@@ -212,6 +212,11 @@ impl<P: Poller> Server<P> {
         if let Err(e) = platform::signal::ignore_sigpipe() {
             rt.error(Level::Warn, &format!("cannot ignore SIGPIPE: {e}"));
         }
+        // Descriptors inherited from whoever started the server must not
+        // reach CGI scripts (Berth's own are close-on-exec from creation).
+        if let Err(e) = platform::fd::set_cloexec_from(3) {
+            rt.error(Level::Warn, &format!("cannot mark inherited descriptors close-on-exec: {e}"));
+        }
         check_fd_limit(&site.config, &mut rt);
         let mut poller = P::new()?;
         let signals = SignalPipe::install(&SIGNALS)?;

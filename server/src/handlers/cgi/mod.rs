@@ -670,7 +670,10 @@ impl Handler for Cgi {
                 }
                 Ok(n)
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => Ok(0),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                set_watch(cx, pipe, Some(Interest::WRITABLE))?;
+                Ok(0)
+            }
             Err(_) => {
                 // EPIPE: the script does not read its stdin (it may have
                 // answered already); the rest of the body is dropped.
@@ -765,43 +768,41 @@ impl Handler for Cgi {
             return inner.stream(cx, out, room);
         }
         self.drain_stderr(cx);
-        let Stage::Body { pending, left } = &mut self.stage else {
-            return Ok(StreamStep::Done);
-        };
-        let mut room = room;
-        if let Some(n) = left {
-            room = room.min(usize::try_from(*n).unwrap_or(usize::MAX));
-        }
-        let take = pending.len().min(room);
-        out.extend(pending.drain(..take));
-        let mut left = *left;
-        let pending_empty = pending.is_empty();
-        if pending_empty && out.len() < room {
-            let start = out.len();
-            let got = self.read_stdout(cx, out, room - start)?;
-            if let Some(l) = left.as_mut() {
-                *l -= (out.len() - start) as u64;
-            }
-            if got == Some(0) {
-                self.stage = Stage::Done;
+        let (mut pending, mut left) = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Body { pending, left } => (pending, left),
+            other => {
+                self.stage = other;
                 return Ok(StreamStep::Done);
             }
-            if got.is_none() {
-                self.watch_output(cx)?;
+        };
+        let take = pending.len().min(room);
+        out.extend(pending.drain(..take));
+        if pending.is_empty() && left != Some(0) {
+            let mut max = room - out.len();
+            if let Some(n) = left {
+                max = max.min(usize::try_from(n).unwrap_or(usize::MAX));
+            }
+            let start = out.len();
+            let got = self.read_stdout(cx, out, max)?;
+            if let Some(n) = left.as_mut() {
+                *n -= (out.len() - start) as u64;
+            }
+            match got {
+                Some(0) => return Ok(StreamStep::Done),
+                None if max > 0 => self.watch_output(cx)?,
+                _ => {}
             }
         }
-        if left == Some(0) {
+        if pending.is_empty() && left == Some(0) {
             // Its Content-Length is reached: anything more is not sent.
-            self.stage = Stage::Done;
             return Ok(StreamStep::Done);
         }
-        if let Stage::Body { left: l, .. } = &mut self.stage {
-            *l = left;
-        }
         if out.len() >= room {
-            // The client's queue is full: stop reading (back-pressure).
+            // The client's queue is full: stop reading (back-pressure)
+            // until the connection asks again.
             self.unwatch_output(cx)?;
         }
+        self.stage = Stage::Body { pending, left };
         Ok(StreamStep::More)
     }
 
