@@ -521,7 +521,7 @@ impl Cgi {
             reply.headers.push(("Location", path.clone()));
         }
         reply.fields = head.headers;
-        let done = self.child.as_ref().is_none_or(|c| c.eof) && rest.is_empty();
+        let done = !self.child.as_ref().is_some_and(|c| !c.eof) && rest.is_empty();
         let len = head.content_length;
         reply.body = ReplyBody::Stream { len };
         self.stage = if done || len == Some(0) {
