@@ -419,7 +419,9 @@ for image in "$DEBIAN_IMAGE" "$RUST_IMAGE" "$RUNTIME_TAG" "$TEST_TAG"; do
 done
 size=$(docker image inspect --format '{{.Size}}' "$RUNTIME_TAG")
 info "runtime image $RUNTIME_TAG: $(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }') MB ($size bytes)"
-[ "$size" -lt 100000000 ] || die "the runtime image is not under 100 MB"
+# 130 MB: the 100 MB of before, plus python3 for the CGI demos (Debian's
+# python3 with its libraries is about 30 MB installed).
+[ "$size" -lt 130000000 ] || die "the runtime image is not under 130 MB"
 
 step "test image: cargo test in a container"
 # Loopback only (the tests need no network), with IPv6 on it: Docker turns

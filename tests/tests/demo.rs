@@ -171,7 +171,16 @@ fn walk(berth: &Berth) {
     // The home pages, the style sheet, the 404 page's own links, the
     // listing and its folder: the walk really went through the site.
     assert!(pages >= 5, "only {pages} pages walked: {seen:?}");
-    for want in ["/files/", "/files/more/", "/large.txt", "/old-home", "/health", "/style.css"] {
+    for want in [
+        "/files/",
+        "/files/more/",
+        "/large.txt",
+        "/old-home",
+        "/health",
+        "/style.css",
+        "/cgi-bin/form.py?name=sailor",
+        "/cgi-bin/hello.sh",
+    ] {
         assert!(seen.contains(&("localhost".to_string(), want.to_string())), "{want} not linked");
     }
     assert!(seen.iter().any(|(h, _)| h == "second.localhost"));
@@ -214,6 +223,19 @@ tests::backend_tests! {
         r.assert_status(200);
         assert!(r.text().contains("Index of /files/"));
         assert!(r.text().contains("spaces%20%26%20symbols.txt"), "{}", r.text());
+        let r = berth.exchange(
+            "POST /cgi-bin/form.py?name=sailor HTTP/1.1\r\nHost: localhost\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: 20\r\nConnection: close\r\n\r\n\
+             message=ahoy%20there",
+        );
+        r.assert_status(200);
+        let t = r.text();
+        assert!(t.contains("<th>name</th><td>sailor</td>"), "{t}");
+        assert!(t.contains("<th>message</th><td>ahoy there</td>"), "{t}");
+        let t = fetch(&berth, "localhost", "/cgi-bin/env.py/extra/path?x=1").text();
+        assert!(t.contains("PATH_INFO=/extra/path\n") && t.contains("QUERY_STRING=x=1\n"), "{t}");
+        let t = fetch(&berth, "localhost", "/cgi-bin/hello.sh").text();
+        assert!(t.starts_with("Hello from /bin/sh"), "{t}");
     }
 }
 
