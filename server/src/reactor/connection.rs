@@ -148,7 +148,8 @@ pub struct Connection {
     /// A parsed head and a head buffer, recycled between requests.
     spare_head: Head,
     spare_raw: Vec<u8>,
-    req: Option<Request>,
+    /// The request in progress (boxed: an idle connection stays small).
+    req: Option<Box<Request>>,
     output: Output,
     sending: VecDeque<Sending>,
     /// What the poller reported this iteration (set by the reactor).
@@ -648,7 +649,7 @@ impl Connection {
                         Err(e) => {
                             h.finish(&mut cx);
                             req.body = None;
-                            self.req = Some(req);
+                            self.req = Some(Box::new(req));
                             self.fail(e, env);
                             return;
                         }
@@ -672,7 +673,7 @@ impl Connection {
         if read_body {
             req.stage = Stage::Body;
         }
-        self.req = Some(req);
+        self.req = Some(Box::new(req));
     }
 
     /// Feeds body bytes from the read buffer through the decoder to the sink.
