@@ -135,7 +135,8 @@ pub struct Location {
     pub mapping: Mapping,
     /// Index files tried for a directory, in order (default `["index.html"]`).
     pub index: Vec<String>,
-    /// Methods allowed here; others get 405 with `Allow`.
+    /// Methods allowed here; others get 405 with `Allow`. Without
+    /// `methods` (here or in the server): [`Methods::default_for`].
     pub methods: Methods,
     /// Whether a directory without an index file gets a listing.
     pub autoindex: bool,
@@ -215,8 +216,22 @@ pub const METHOD_NAMES: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OP
 impl Methods {
     /// No method.
     pub const NONE: Methods = Methods(0);
-    /// Every method (the default of a location without `methods`).
+    /// Every method.
     pub const ALL: Methods = Methods(0x7f);
+    /// `GET` and `HEAD`.
+    pub const GET_HEAD: Methods = Methods(0b11);
+
+    /// The methods of a location without `methods` (DESIGN.md §5): `GET`
+    /// and `HEAD`, plus `POST` where something takes a body (`cgi` or
+    /// `upload_store`). Never `DELETE`, `PUT` or the others: a location
+    /// allows them only where `methods` names them.
+    pub fn default_for(takes_post: bool) -> Methods {
+        if takes_post {
+            Methods(Methods::GET_HEAD.0 | 0b100)
+        } else {
+            Methods::GET_HEAD
+        }
+    }
 
     /// The set holding only `name` (exact, uppercase), or `None` when it is
     /// not one of [`METHOD_NAMES`].
@@ -258,9 +273,10 @@ impl Methods {
     }
 }
 
+/// `GET` and `HEAD`: what a plain location allows.
 impl Default for Methods {
     fn default() -> Methods {
-        Methods::ALL
+        Methods::GET_HEAD
     }
 }
 
@@ -439,7 +455,7 @@ mod tests {
             prefix: prefix.into(),
             mapping: Mapping::Root("/srv".into()),
             index: vec![DEFAULT_INDEX.into()],
-            methods: Methods::ALL,
+            methods: Methods::GET_HEAD,
             autoindex: false,
             ret: None,
             cgi: Vec::new(),
@@ -583,7 +599,9 @@ mod tests {
         assert!(!m.contains("get") && !m.contains("BREW"));
         assert_eq!(Methods::from_name("get"), None);
         assert_eq!(Methods::ALL.names(), METHOD_NAMES);
-        assert_eq!(Methods::default(), Methods::ALL);
+        assert_eq!(Methods::default().names(), ["GET", "HEAD"]);
+        assert_eq!(Methods::default_for(false).names(), ["GET", "HEAD"]);
+        assert_eq!(Methods::default_for(true).names(), ["GET", "HEAD", "POST"]);
         assert!(Methods::NONE.is_empty() && !m.is_empty());
         assert_eq!(format!("{m:?}"), r#"{"GET", "DELETE"}"#);
     }

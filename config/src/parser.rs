@@ -13,8 +13,8 @@ use crate::directives::{
 use crate::error::{Fail, Pos};
 use crate::lexer::{Kind, Lexer, Token};
 use crate::model::{
-    Config, Listener, Location, LogTarget, Mapping, Server, Timeouts, DEFAULT_CLIENT_MAX_BODY_SIZE,
-    DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
+    Config, Listener, Location, LogTarget, Mapping, Methods, Server, Timeouts,
+    DEFAULT_CLIENT_MAX_BODY_SIZE, DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
 };
 use crate::value;
 
@@ -389,7 +389,10 @@ fn build_location(
             .or(srv.index.as_ref())
             .cloned()
             .unwrap_or_else(|| vec![DEFAULT_INDEX.to_string()]),
-        methods: l.methods.or(srv.methods).unwrap_or_default(),
+        methods: l
+            .methods
+            .or(srv.methods)
+            .unwrap_or_else(|| Methods::default_for(!l.cgi.is_empty() || l.upload_store.is_some())),
         autoindex: l.autoindex.or(srv.autoindex).unwrap_or(false),
         ret: l.ret.clone(),
         cgi: l.cgi.clone(),
@@ -565,7 +568,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::{CgiHandler, Methods, Return};
+    use crate::model::{CgiHandler, Return};
 
     fn ok(src: &str) -> Config {
         match crate::parse_unchecked(src, Path::new("/etc/berth/berth.conf")) {
@@ -590,7 +593,7 @@ mod tests {
             prefix: prefix.into(),
             mapping: Mapping::Root(root.into()),
             index: vec!["index.html".into()],
-            methods: Methods::ALL,
+            methods: Methods::GET_HEAD,
             autoindex: false,
             ret: None,
             cgi: Vec::new(),
@@ -822,6 +825,18 @@ server {
                     l.methods == methods(&["DELETE"]) && l.autoindex && l.client_max_body_size == 0
                 },
             ),
+            // without `methods`: GET and HEAD, plus POST where cgi or an
+            // upload store takes a body; DELETE never by default
+            ("server { root /; location /c { cgi .py; } location /u { upload_store /; } }", |c| {
+                let l = &c.servers[0].locations;
+                l[0].methods == methods(&["GET", "HEAD", "POST"])
+                    && l[1].methods == methods(&["GET", "HEAD", "POST"])
+                    && l[2].methods == methods(&["GET", "HEAD"])
+            }),
+            // `methods` in the server applies to upload locations too
+            ("server { root /; methods GET DELETE; location /u { upload_store /; } }", |c| {
+                c.servers[0].locations[0].methods == methods(&["GET", "HEAD", "DELETE"])
+            }),
             // GET brings HEAD, as nginx's limit_except
             ("server { root /; methods GET; }", |c| {
                 c.servers[0].locations[0].methods == methods(&["GET", "HEAD"])

@@ -17,6 +17,7 @@
 //! `docs/architecture.md`.
 
 pub mod cache;
+pub mod delete;
 pub mod error_page;
 pub mod listing;
 pub mod sink;
