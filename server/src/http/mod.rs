@@ -6,6 +6,7 @@ pub mod body;
 pub mod chunked;
 pub mod conditional;
 pub mod mime;
+pub mod multipart;
 pub mod path;
 pub mod range;
 pub mod request;
