@@ -11,10 +11,12 @@ use config::{Location, Return};
 use crate::error::HttpError;
 use crate::handlers::cache::FileCache;
 use crate::handlers::delete;
+use crate::handlers::upload::Upload;
 use crate::handlers::error_page::error_reply;
 use crate::handlers::static_files::{self, FileRequest};
 use crate::handlers::Action;
 use crate::http::mime;
+use crate::http::multipart;
 use crate::http::path::{normalize, PathError};
 use crate::http::request::{BodyKind, Head};
 use crate::http::response::{Reply, ReplyBody};
@@ -111,6 +113,12 @@ pub fn route(site: &Site, cache: &FileCache, listener: usize, head: &Head, buf: 
     match method {
         "GET" | "HEAD" => done(static_action(site, cache, location, at, head, buf, &path)),
         "DELETE" => done(delete::delete(location, site.base(at), &path).map(Action::Reply)),
+        "POST" => match &location.upload_store {
+            Some(store) => done(upload_action(store, location, at, head, buf, &path)),
+            None => done(Ok(not_allowed(site, cache, listener, host, at, |m| {
+                is_served(location, m) && location.methods.contains(m)
+            }))),
+        },
         // An allowed method nothing here implements (PUT, or POST without
         // an upload store): 405 with what is served, as nginx for POST to a
         // static file.
@@ -118,6 +126,27 @@ pub fn route(site: &Site, cache: &FileCache, listener: usize, head: &Head, buf: 
             is_served(location, m) && location.methods.contains(m)
         }))),
     }
+}
+
+/// The upload handler for a POST to a location with `upload_store`.
+fn upload_action(
+    store: &std::path::Path,
+    location: &Location,
+    at: (usize, usize),
+    head: &Head,
+    buf: &[u8],
+    path: &str,
+) -> Result<Action, HttpError> {
+    let content_type = head.header(buf, b"content-type").unwrap_or_default();
+    let boundary = multipart::boundary(content_type)
+        .map_err(|e| HttpError::refused(400, format!("upload refused: {e}")))?;
+    // JSON for a client that asks for it rather than for HTML.
+    let accept = head.header(buf, b"accept").unwrap_or_default();
+    let has = |what: &[u8]| accept.windows(what.len()).any(|w| w.eq_ignore_ascii_case(what));
+    let json = has(b"application/json") && !has(b"text/html");
+    let rel = path.get(location.prefix.len()..).unwrap_or("");
+    let upload = Upload::new(store.to_path_buf(), at, rel, boundary.as_deref(), json);
+    Ok(Action::Handler(Box::new(upload)))
 }
 
 /// Whether a handler here implements `method`: GET and HEAD everywhere

@@ -22,6 +22,7 @@ pub mod error_page;
 pub mod listing;
 pub mod sink;
 pub mod static_files;
+pub mod upload;
 
 use std::fmt;
 use std::io;
