@@ -155,7 +155,6 @@ pub(crate) static NOT_YET: &[(&str, &str)] = &[
         "CGI is not available yet: requests for these files get 403 and are never served as files",
     ),
     ("cgi_timeout", "CGI is not available yet"),
-    ("upload_store", "uploads are not available yet: POST here gets 405"),
     ("session", "sessions are not available yet: no session cookie is issued"),
 ];
 
@@ -287,7 +286,8 @@ pub(crate) struct Scope {
     pub(crate) alias: Option<PathBuf>,
     pub(crate) ret: Option<Return>,
     pub(crate) cgi: Vec<CgiHandler>,
-    pub(crate) upload_store: Option<PathBuf>,
+    /// The folder and where it was written (for the warnings about it).
+    pub(crate) upload_store: Option<(PathBuf, Pos)>,
     pub(crate) session: Option<bool>,
     /// `types` entries of this block, extension (lowercase) -> type; `None`
     /// when the block has no `types`.
@@ -515,7 +515,8 @@ fn set_alias(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(
 }
 
 fn set_upload_store(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
-    s.upload_store = Some(dir_arg(name, args, env)?);
+    let pos = first(name, args)?.pos;
+    s.upload_store = Some((dir_arg(name, args, env)?, pos));
     Ok(())
 }
 

@@ -365,6 +365,31 @@ impl Server {
             .unwrap_or_else(|| self.locations.len().saturating_sub(1))
     }
 
+    /// The URL path (no trailing `/`) under which this server serves the
+    /// folder `dir`, when one of its locations maps it (and a GET there
+    /// reaches that location): a GET of `URL/NAME` returns `dir/NAME`.
+    /// Compares canonical paths, so it reads the file system.
+    pub fn url_for_dir(&self, dir: &Path) -> Option<String> {
+        let dir = std::fs::canonicalize(dir).ok()?;
+        for (i, loc) in self.locations.iter().enumerate() {
+            if loc.ret.is_some() || !loc.methods.contains("GET") {
+                continue;
+            }
+            let Ok(base) = std::fs::canonicalize(loc.mapping.path()) else { continue };
+            let Ok(rel) = dir.strip_prefix(&base) else { continue };
+            let rel = rel.to_str()?;
+            let url = match loc.mapping {
+                Mapping::Root(_) => format!("/{rel}"),
+                Mapping::Alias(_) => format!("{}/{rel}", loc.prefix.trim_end_matches('/')),
+            };
+            let url = url.trim_end_matches('/');
+            if self.location_for(&format!("{url}/x")) == i {
+                return Some(url.to_string());
+            }
+        }
+        None
+    }
+
     /// Whether `host` (already normalised: lowercase, no port, no trailing
     /// dot) is one of this server's names.
     fn has_name(&self, host: &str) -> bool {

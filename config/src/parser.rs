@@ -296,6 +296,9 @@ fn build(
         servers.push(build_server(raw, &main, env)?);
     }
     let listeners = build_listeners(&main.servers, warnings)?;
+    if env.check_fs {
+        check_upload_stores(&main.servers, &servers, warnings);
+    }
     Ok(Config {
         file: file.to_path_buf(),
         max_connections: main.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
@@ -396,7 +399,7 @@ fn build_location(
         autoindex: l.autoindex.or(srv.autoindex).unwrap_or(false),
         ret: l.ret.clone(),
         cgi: l.cgi.clone(),
-        upload_store: l.upload_store.clone(),
+        upload_store: l.upload_store.as_ref().map(|(p, _)| p.clone()),
         client_max_body_size: l
             .client_max_body_size
             .or(srv.client_max_body_size)
@@ -415,6 +418,43 @@ fn build_location(
             .map(|v| v.iter().map(|e| (e.code, e.uri.clone())).collect())
             .unwrap_or_default(),
     })
+}
+
+/// Warns about an upload store that no location of its server serves (its
+/// files could not be fetched back: the answer has no `Location`) or that
+/// cannot take a file.
+fn check_upload_stores(raw: &[RawServer], servers: &[Server], warnings: &mut Vec<Fail>) {
+    for (r, server) in raw.iter().zip(servers) {
+        for l in &r.scope.locations {
+            let Some((store, pos)) = &l.scope.upload_store else { continue };
+            let shown = store.display();
+            if server.url_for_dir(store).is_none() {
+                warnings.push(Fail::at(
+                    *pos,
+                    format!(
+                        "upload_store \"{shown}\" is outside every folder this server serves: \
+                         uploads are stored but cannot be fetched back, and get no Location"
+                    ),
+                ));
+            }
+            if let Err(e) = probe_writable(store) {
+                warnings.push(Fail::at(
+                    *pos,
+                    format!(
+                        "upload_store \"{shown}\" is not writable ({e}): uploads here will fail with 500"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Creates and removes a file in `dir`: the one sure test that the server's
+/// user may write there (permissions, ACLs, read-only mounts).
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".berth-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 /// Every error page must be a readable file under the server's root.
@@ -965,6 +1005,43 @@ server {
         }
     }
 
+    #[test]
+    fn upload_store_outside_the_served_tree_is_warned() {
+        let dir = std::env::temp_dir().join(format!("berth-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["www/up", "private", "files"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        let warned = |src: &str| -> Vec<String> {
+            let c = crate::parse(src, &dir.join("b.conf")).unwrap_or_else(|e| panic!("{e}"));
+            c.warnings.iter().map(|w| format!("{}:{}", w.line, w.col)).collect()
+        };
+        // Served through the root, or through an alias: no warning.
+        assert!(warned("server { root www; location /up { upload_store www/up; } }").is_empty());
+        assert!(warned(
+            "server { root www; location /f { alias files; } location /up { upload_store files; } }"
+        )
+        .is_empty());
+        // Outside every root, or only under a `return` location.
+        assert_eq!(
+            warned("server { root www; location /up {\n upload_store private; } }"),
+            ["2:15"]
+        );
+        assert_eq!(
+            warned("server { root www; location /up { return 404; upload_store www/up; } }"),
+            ["1:60"]
+        );
+        let c = crate::parse(
+            "server { root www; location /up { upload_store private; } }",
+            &dir.join("b.conf"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.warnings[0].message.contains("is outside every folder this server serves"));
+        assert_eq!(c.servers[0].url_for_dir(&dir.join("www/up")).as_deref(), Some("/up"));
+        assert_eq!(c.servers[0].url_for_dir(&dir.join("www")).as_deref(), Some(""));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     fn warnings(src: &str) -> Vec<String> {
         ok(src).warnings.iter().map(|w| format!("{}:{}: {}", w.line, w.col, w.message)).collect()
     }
@@ -987,7 +1064,6 @@ server {
                 "1:1: \"cgi_timeout\" directive is accepted but not acted on yet: CGI is not available yet",
                 "5:16: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
                 "5:25: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
-                "6:16: \"upload_store\" directive is accepted but not acted on yet: uploads are not available yet: POST here gets 405",
                 "7:16: \"session\" directive is accepted but not acted on yet: sessions are not available yet: no session cookie is issued",
                 "9:17: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
                 "9:47: duplicate extension \"X\", content type: \"a/c\", previous content type: \"a/b\"",
