@@ -76,8 +76,8 @@ mod tests {
         link(&root.join("a.txt"), "in-link");
         link(&root.join("sub"), "sub-link");
         let conf = format!("server {{ root {}; }}", root.display());
-        let config = config::parse(&conf, &dir.join("berth.conf"))
-            .unwrap_or_else(|e| panic!("config: {e}"));
+        let config =
+            config::parse(&conf, &dir.join("berth.conf")).unwrap_or_else(|e| panic!("config: {e}"));
         let location = &config.servers[0].locations[0];
         let base = fs::canonicalize(&root).unwrap_or_else(|e| panic!("{e}"));
         // Path, status, what must still exist after.

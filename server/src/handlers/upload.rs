@@ -23,15 +23,12 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use config::Mapping;
-
 use super::sink::{is_disk_full, TempFileSink};
 use super::{BodySink, Cx, Handler};
 use crate::error::{Cause, HttpError};
 use crate::http::multipart::{Event, FeedError, Multipart};
 use crate::http::path::percent_encode_path;
 use crate::http::response::{html_escape, Reply, ReplyBody};
-use crate::site::Site;
 
 /// Longest stored file name in bytes, before a clash suffix (file systems
 /// allow 255).
@@ -94,15 +91,7 @@ impl Upload {
             Some(b) => Body::Multipart(Multipart::new(b)),
             None => Body::Raw(rel.rsplit('/').find(|s| !s.is_empty()).and_then(sanitize)),
         };
-        Upload {
-            store,
-            at,
-            body,
-            json,
-            current: None,
-            complete: Vec::new(),
-            stored: Vec::new(),
-        }
+        Upload { store, at, body, json, current: None, complete: Vec::new(), stored: Vec::new() }
     }
 
     /// Links every complete part into place; on a failure, removes what
@@ -199,7 +188,8 @@ impl Handler for Upload {
     }
 
     fn reply(&mut self, cx: &mut Cx<'_>) -> Result<Option<Reply>, HttpError> {
-        let dir = store_url(cx.site, self.at.0, &self.store);
+        let server = cx.site.config.servers.get(self.at.0);
+        let dir = server.and_then(|s| s.url_for_dir(&self.store));
         let url = |name: &str| dir.as_ref().map(|d| percent_encode_path(&format!("{d}/{name}")));
         let mut reply = Reply::new(201);
         if let Some(first) = self.stored.first().and_then(|(name, _)| url(name)) {
@@ -327,32 +317,6 @@ fn link_unique(store: &Path, temp: &Path, name: &str) -> Result<String, HttpErro
     let target = store.join(&candidate);
     fs::hard_link(temp, &target).map_err(|e| store_error(HttpError::io("link()", &target, e)))?;
     Ok(candidate)
-}
-
-/// The URL path of the store folder (no trailing `/`), when a location of
-/// server `server` maps it: a GET of `URL/NAME` then returns the file.
-pub fn store_url(site: &Site, server: usize, store: &Path) -> Option<String> {
-    let store = fs::canonicalize(store).ok()?;
-    let srv = site.config.servers.get(server)?;
-    for (i, loc) in srv.locations.iter().enumerate() {
-        if loc.ret.is_some() || !loc.methods.contains("GET") {
-            continue;
-        }
-        let Some(rel) = site.base((server, i)).and_then(|b| store.strip_prefix(b).ok()) else {
-            continue;
-        };
-        let rel = rel.to_str()?;
-        let dir = match loc.mapping {
-            Mapping::Root(_) => format!("/{rel}"),
-            Mapping::Alias(_) => format!("{}/{rel}", loc.prefix.trim_end_matches('/')),
-        };
-        let dir = dir.trim_end_matches('/').to_string();
-        // Only if that URL really routes to this location.
-        if srv.location_for(&format!("{dir}/x")) == i {
-            return Some(dir);
-        }
-    }
-    None
 }
 
 /// Appends `s` as a JSON string (RFC 8259 §7).

@@ -689,6 +689,13 @@ impl Connection {
         };
         let input = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
         if input.is_empty() {
+            // The client went away before the end of its body (nginx:
+            // "client prematurely closed connection"): nothing will come,
+            // and the handler must not wait for the body timeout to
+            // release what it holds (an upload's temporary file).
+            if self.peer_eof {
+                return Ok(Progress::Close);
+            }
             return Ok(Progress::Blocked);
         }
         let mut scratch = std::mem::take(&mut cx.rt.scratch);
