@@ -27,6 +27,10 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for `cgi_timeout` (as nginx's `fastcgi_read_timeout`: 60s).
 pub const DEFAULT_CGI_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `session_timeout`: a session ends after an hour unused.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default for `session_max`: most sessions kept at once.
+pub const DEFAULT_SESSION_MAX: usize = 10_000;
 /// Default index file list.
 pub const DEFAULT_INDEX: &str = "index.html";
 /// Default for `default_type`: what stock nginx configurations set.
@@ -39,6 +43,12 @@ pub struct Config {
     pub file: PathBuf,
     /// `max_connections`: most client connections open at once (default 1024).
     pub max_connections: usize,
+    /// `session_timeout`: a session unused this long ends; also the
+    /// session cookie's `Max-Age` (default 1h).
+    pub session_timeout: Duration,
+    /// `session_max`: most sessions kept; past it the least recently used
+    /// is evicted (default 10000).
+    pub session_max: usize,
     /// `access_log`: `None` = off (the default).
     pub access_log: Option<PathBuf>,
     /// `error_log` (default: standard error).
@@ -150,6 +160,9 @@ pub struct Location {
     pub client_max_body_size: u64,
     /// Whether the session cookie is issued and tracked here.
     pub session: bool,
+    /// `session status`: requests here get the built-in page of their
+    /// session (`GET`), or end it (`POST`).
+    pub session_page: bool,
     /// `types` entries in effect here, extension (lowercase, no dot) ->
     /// MIME type, looked up before the built-in table.
     pub types: Vec<(String, String)>,
@@ -487,6 +500,7 @@ mod tests {
             upload_store: None,
             client_max_body_size: DEFAULT_CLIENT_MAX_BODY_SIZE,
             session: false,
+            session_page: false,
             types: Vec::new(),
             builtin_types: true,
             default_type: DEFAULT_MIME_TYPE.into(),
@@ -509,6 +523,8 @@ mod tests {
         Config {
             file: "t.conf".into(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            session_max: DEFAULT_SESSION_MAX,
             access_log: None,
             error_log: LogTarget::Stderr,
             servers: vec![

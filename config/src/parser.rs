@@ -15,6 +15,7 @@ use crate::lexer::{Kind, Lexer, Token};
 use crate::model::{
     Config, Listener, Location, LogTarget, Mapping, Methods, Server, Timeouts,
     DEFAULT_CLIENT_MAX_BODY_SIZE, DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
+    DEFAULT_SESSION_MAX, DEFAULT_SESSION_TIMEOUT,
 };
 use crate::value;
 
@@ -302,6 +303,8 @@ fn build(
     Ok(Config {
         file: file.to_path_buf(),
         max_connections: main.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        session_timeout: main.session_timeout.unwrap_or(DEFAULT_SESSION_TIMEOUT),
+        session_max: main.session_max.unwrap_or(DEFAULT_SESSION_MAX),
         access_log: main.access_log.clone().unwrap_or(None),
         error_log: main.error_log.clone().unwrap_or(LogTarget::Stderr),
         servers,
@@ -392,10 +395,9 @@ fn build_location(
             .or(srv.index.as_ref())
             .cloned()
             .unwrap_or_else(|| vec![DEFAULT_INDEX.to_string()]),
-        methods: l
-            .methods
-            .or(srv.methods)
-            .unwrap_or_else(|| Methods::default_for(!l.cgi.is_empty() || l.upload_store.is_some())),
+        methods: l.methods.or(srv.methods).unwrap_or_else(|| {
+            Methods::default_for(!l.cgi.is_empty() || l.upload_store.is_some() || l.session_page)
+        }),
         autoindex: l.autoindex.or(srv.autoindex).unwrap_or(false),
         ret: l.ret.clone(),
         cgi: l.cgi.clone(),
@@ -405,6 +407,7 @@ fn build_location(
             .or(srv.client_max_body_size)
             .unwrap_or(DEFAULT_CLIENT_MAX_BODY_SIZE),
         session: l.session.unwrap_or(false),
+        session_page: l.session_page,
         types,
         builtin_types,
         default_type: l
@@ -640,6 +643,7 @@ mod tests {
             upload_store: None,
             client_max_body_size: 1 << 20,
             session: false,
+            session_page: false,
             types: Vec::new(),
             builtin_types: true,
             default_type: "application/octet-stream".into(),
@@ -659,6 +663,8 @@ mod tests {
             Config {
                 file: "/etc/berth/berth.conf".into(),
                 max_connections: 1024,
+                session_timeout: Duration::from_secs(3600),
+                session_max: 10_000,
                 access_log: None,
                 error_log: LogTarget::Stderr,
                 servers: vec![Server {
@@ -993,10 +999,19 @@ server {
             // a run-on line that is not a directive name is a value
             ("server { server_name a.test\n   b.test; root /; }", |c| c.servers[0].names == ["a.test", "b.test"]),
             ("server { root \"/\"; index a.html\n \"index\"; }", |c| c.servers[0].locations[0].index == ["a.html", "index"]),
+            // the session store's settings, at the top of the file
+            ("session_timeout 90s; session_max 2; server { root /; }", |c| {
+                c.session_timeout == Duration::from_secs(90) && c.session_max == 2
+            }),
             // sessions only where asked
             ("server { root /; location /a { session on; } location /b { session off; } }", |c| {
                 let l = &c.servers[0].locations;
-                l[0].session && !l[1].session && !l[2].session
+                l[0].session && !l[1].session && !l[2].session && !l[0].session_page
+            }),
+            // the session page: a session location that also takes POST
+            ("server { root /; location /s { session status; } }", |c| {
+                let l = &c.servers[0].locations[0];
+                l.session && l.session_page && l.methods == methods(&["GET", "HEAD", "POST"])
             }),
         ];
         for (src, check) in table {
@@ -1064,7 +1079,6 @@ server {
                 "1:1: \"cgi_timeout\" directive is accepted but not acted on yet: CGI is not available yet",
                 "5:16: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
                 "5:25: \"cgi\" directive is accepted but not acted on yet: CGI is not available yet: requests for these files get 403 and are never served as files",
-                "7:16: \"session\" directive is accepted but not acted on yet: sessions are not available yet: no session cookie is issued",
                 "9:17: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
                 "9:47: duplicate extension \"X\", content type: \"a/c\", previous content type: \"a/b\"",
                 "10:25: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
@@ -1199,11 +1213,15 @@ server {
             ("server { listen 80; }", "1:1: no \"root\" or \"alias\" for location \"/\""),
             ("server { location /a { } location / { alias /x; } }", "1:19: no \"root\" or \"alias\" for location \"/a\""),
             ("max_connections 0; server { root /; }", "1:17: invalid value \"0\" in \"max_connections\" directive"),
+            ("session_timeout 500ms; server { root /; }", "1:17: invalid value \"500ms\" in \"session_timeout\" directive, it must be at least 1s"),
+            ("session_timeout 400d; server { root /; }", "1:17: invalid value \"400d\" in \"session_timeout\" directive, it must not exceed 365d"),
+            ("session_max 0; server { root /; }", "1:13: invalid value \"0\" in \"session_max\" directive"),
+            ("server { root /; session_timeout 1m; }", "1:18: \"session_timeout\" directive is not allowed here"),
             ("server { server_name *.a.test; }", "1:22: server name \"*.a.test\" is not supported: only exact names are"),
             ("server { server_name a/b; }", "1:22: server name \"a/b\" has suspicious symbols"),
             ("server { listen 1 default_server; listen 2; root /; } server { listen 1 default_server; root /; }", "1:73: a duplicate default server for 0.0.0.0:1"),
             ("server { listen 1; server_name a; root /; }\nserver { listen 1; server_name b A.; root /; }", "2:34: conflicting server name \"a\" on 0.0.0.0:1"),
-            ("server { root /; }\nserver { server_name x; location / { session maybe; } }", "2:46: invalid value \"maybe\" in \"session\" directive, it must be \"on\" or \"off\""),
+            ("server { root /; }\nserver { server_name x; location / { session maybe; } }", "2:46: invalid value \"maybe\" in \"session\" directive, it must be \"on\", \"off\" or \"status\""),
             ("server { listen 80; listen 127.0.0.1:80; root /; }", "1:28: listen 127.0.0.1:80 conflicts with listen 0.0.0.0:80: a wildcard address takes the port on every address"),
             ("server { listen [::1]:80; root /; }\nserver { root /; listen [::]:80; }", "2:25: listen [::]:80 conflicts with listen [::1]:80: a wildcard address takes the port on every address"),
             ("server { listen 127.0.0.1:80; root /; }\nserver { root /; }", "2:1: listen 0.0.0.0:80 conflicts with listen 127.0.0.1:80: a wildcard address takes the port on every address"),

@@ -12,6 +12,7 @@ use crate::error::HttpError;
 use crate::handlers::cache::FileCache;
 use crate::handlers::delete;
 use crate::handlers::error_page::error_reply;
+use crate::handlers::session::SessionPage;
 use crate::handlers::static_files::{self, FileRequest};
 use crate::handlers::upload::Upload;
 use crate::handlers::Action;
@@ -110,6 +111,11 @@ pub fn route(site: &Site, cache: &FileCache, listener: usize, head: &Head, buf: 
         );
         return done(Err(HttpError::refused(403, why)));
     }
+    if location.session_page && matches!(method, "GET" | "HEAD" | "POST") {
+        let accept = head.header(buf, b"accept").unwrap_or_default();
+        let page = SessionPage::new(method == "POST", wants_json(accept), &path);
+        return done(Ok(Action::Handler(Box::new(page))));
+    }
     match method {
         "GET" | "HEAD" => done(static_action(site, cache, location, at, head, buf, &path)),
         "DELETE" => done(delete::delete(location, site.base(at), &path).map(Action::Reply)),
@@ -140,13 +146,16 @@ fn upload_action(
     let content_type = head.header(buf, b"content-type").unwrap_or_default();
     let boundary = multipart::boundary(content_type)
         .map_err(|e| HttpError::refused(400, format!("upload refused: {e}")))?;
-    // JSON for a client that asks for it rather than for HTML.
-    let accept = head.header(buf, b"accept").unwrap_or_default();
-    let has = |what: &[u8]| accept.windows(what.len()).any(|w| w.eq_ignore_ascii_case(what));
-    let json = has(b"application/json") && !has(b"text/html");
+    let json = wants_json(head.header(buf, b"accept").unwrap_or_default());
     let rel = path.get(location.prefix.len()..).unwrap_or("");
     let upload = Upload::new(store.to_path_buf(), at, rel, boundary.as_deref(), json);
     Ok(Action::Handler(Box::new(upload)))
+}
+
+/// Whether an `Accept` value asks for JSON rather than HTML.
+fn wants_json(accept: &[u8]) -> bool {
+    let has = |what: &[u8]| accept.windows(what.len()).any(|w| w.eq_ignore_ascii_case(what));
+    has(b"application/json") && !has(b"text/html")
 }
 
 /// Whether a handler here implements `method`: GET and HEAD everywhere
@@ -154,7 +163,7 @@ fn upload_action(
 fn is_served(location: &Location, method: &str) -> bool {
     match method {
         "GET" | "HEAD" | "DELETE" => true,
-        "POST" => location.upload_store.is_some(),
+        "POST" => location.upload_store.is_some() || location.session_page,
         _ => false,
     }
 }

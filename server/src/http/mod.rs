@@ -5,6 +5,7 @@
 pub mod body;
 pub mod chunked;
 pub mod conditional;
+pub mod cookie;
 pub mod mime;
 pub mod multipart;
 pub mod path;
