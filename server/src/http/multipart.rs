@@ -497,7 +497,9 @@ mod tests {
 
     #[test]
     fn boundary_table() {
-        let cases: &[(&[u8], Result<Option<&[u8]>, MultipartError>)] = &[
+        /// Content-Type, the boundary it gives (or the error).
+        type Case<'a> = (&'a [u8], Result<Option<&'a [u8]>, MultipartError>);
+        let cases: &[Case<'_>] = &[
             (b"multipart/form-data; boundary=abc", Ok(Some(b"abc"))),
             (b"Multipart/Form-Data;boundary=\"a b:c\"", Ok(Some(b"a b:c"))),
             (b"multipart/form-data; charset=utf-8; BOUNDARY=x-y", Ok(Some(b"x-y"))),
