@@ -371,7 +371,7 @@ impl Connection {
         if let Some(mut req) = self.req.take() {
             finish_handler(&mut req, env);
         }
-        self.log_sent(env.rt, true);
+        self.log_unfinished(env.rt);
         self.release_buffers(env.rt);
     }
 
@@ -472,7 +472,7 @@ impl Connection {
                 self.write_open = !exhausted;
                 if bytes > 0 {
                     self.write_progress = true;
-                    self.log_sent(env.rt, false);
+                    self.log_sent(env.rt);
                 }
                 Verdict::Keep
             }
@@ -480,26 +480,35 @@ impl Connection {
         }
     }
 
-    /// Writes the access log lines of responses sent whole (or, when the
-    /// connection ends, of everything still going out, with what was sent).
-    fn log_sent(&mut self, rt: &mut Runtime, all: bool) {
+    /// Writes the access log lines of the responses sent whole.
+    fn log_sent(&mut self, rt: &mut Runtime) {
         let sent = self.output.sent();
-        while let Some(s) = self.sending.front() {
-            if s.end > sent && !all {
-                break;
-            }
-            let Some(s) = self.sending.pop_front() else { break };
-            let body_bytes = sent.min(s.end).saturating_sub(s.body_start);
-            let rec = AccessRecord {
-                peer: self.peer,
-                request_line: &s.record.line,
-                status: s.record.status,
-                body_bytes,
-                referer: s.record.referer.as_deref(),
-                user_agent: s.record.user_agent.as_deref(),
-            };
-            rt.log.access(&rec, &rt.clock.time_local, rt.clock.now);
+        while self.sending.front().is_some_and(|s| s.end <= sent) {
+            self.log_front(rt);
         }
+    }
+
+    /// The connection ends: writes the access log lines of the responses
+    /// still going out, with what was sent of them.
+    fn log_unfinished(&mut self, rt: &mut Runtime) {
+        while !self.sending.is_empty() {
+            self.log_front(rt);
+        }
+    }
+
+    /// Writes the access log line of the oldest response going out.
+    fn log_front(&mut self, rt: &mut Runtime) {
+        let Some(s) = self.sending.pop_front() else { return };
+        let body_bytes = self.output.sent().min(s.end).saturating_sub(s.body_start);
+        let rec = AccessRecord {
+            peer: self.peer,
+            request_line: &s.record.line,
+            status: s.record.status,
+            body_bytes,
+            referer: s.record.referer.as_deref(),
+            user_agent: s.record.user_agent.as_deref(),
+        };
+        rt.log.access(&rec, &rt.clock.time_local, rt.clock.now);
     }
 
     /// Moves requests along while the output is not backlogged.
@@ -1014,7 +1023,7 @@ impl Connection {
     }
 
     /// The deadline phase now, and whether its timer must restart.
-    pub fn phase_now(&mut self) -> (Phase, bool) {
+    pub fn deadline_phase(&mut self) -> (Phase, bool) {
         let phase = if self.input == Input::Linger {
             Phase::Linger
         } else if self.output.wants_write() {
@@ -1184,7 +1193,7 @@ fn unparsed_line(buf: &[u8]) -> &[u8] {
 }
 
 /// Converts a duration from now.
-pub fn after(now: Instant, d: Duration) -> Instant {
+pub fn deadline_after(now: Instant, d: Duration) -> Instant {
     // The configuration bounds durations (365 days), so this cannot
     // overflow; if it ever did, the deadline would be a year away rather
     // than already past (which would drop every connection).
