@@ -121,7 +121,63 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(167).wrapping_add((i >> 8) as u8)).collect()
 }
 
+/// A short body timeout, for uploads that stall.
+const STALL_CONF: &str = r#"
+client_body_timeout 1s;
+server {
+    listen 127.0.0.1:{port0};
+    root {dir}/www;
+    location /uploads { upload_store {dir}/www/uploads; }
+}
+"#;
+
+/// Sends the head and the first half of a 64 KiB upload, and waits until
+/// its temporary file is in `store`.
+fn start_stalled_upload(berth: &Berth, store: &Path) -> tests::Client {
+    let body = form(&[("f", Some("stalled.bin"), &pattern(64 * 1024))]);
+    let head = request(
+        "POST",
+        "/uploads/",
+        &format!(
+            "Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n",
+            body.len()
+        ),
+    );
+    let mut c = berth.connect();
+    c.send([head.as_bytes(), &body[..body.len() / 2]].concat());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while names(store).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(names(store).len(), 1, "the upload's temporary file");
+    c
+}
+
 tests::backend_tests! {
+    fn stalled_upload_timing_out_leaves_nothing(backend) {
+        let berth = Berth::start(backend, STALL_CONF, |dir| {
+            fs::create_dir_all(dir.join("www/uploads")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        });
+        let store = berth.dir().join("www/uploads");
+        let mut c = start_stalled_upload(&berth, &store);
+        // client_body_timeout passes: 408, and the temporary file is gone.
+        let r = c.read_response();
+        r.assert_status(408);
+        assert_empty_soon(&store);
+    }
+
+    fn server_stopping_mid_upload_leaves_nothing(backend) {
+        let mut berth = Berth::start(backend, STALL_CONF, |dir| {
+            fs::create_dir_all(dir.join("www/uploads")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        });
+        let store = berth.dir().join("www/uploads");
+        let _c = start_stalled_upload(&berth, &store);
+        berth.signal("TERM");
+        let status = berth.wait_exit(Duration::from_secs(15));
+        assert!(status.is_some(), "berth stopped");
+        assert_eq!(names(&store), Vec::<String>::new(), "left behind after the stop");
+    }
+
     fn text_and_binary_uploads_read_back_identical(backend) {
         let berth = start(backend);
         let text = b"hello, upload\r\n--not a boundary\r\n\r\n".to_vec();
