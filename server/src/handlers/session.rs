@@ -13,6 +13,15 @@
 //! session. It is bounded by `session_max`: when full, the session used
 //! least recently is evicted. A session expires `session_timeout` after its
 //! last use.
+//!
+//! For CGI (the handler of issue 11 calls these; until it does, only the
+//! status page shows values): [`SessionStore::cgi_env`] gives a script its
+//! session as `BERTH_SESSION_ID`, `BERTH_SESSION_CREATED`,
+//! `BERTH_SESSION_REQUESTS` and `BERTH_SESSION_VAR_<NAME>`; a script sets a
+//! value with the response header `X-Berth-Session: NAME=VALUE` (`NAME=`
+//! clears it, `end` ends the session), which [`SessionStore::apply`]
+//! applies and the server strips. Values are bounded: [`MAX_VALUES`] per
+//! session, names of [`MAX_VALUE_NAME_BYTES`], values of [`MAX_VALUE_BYTES`].
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +38,40 @@ pub const COOKIE: &str = "BERTHSID";
 pub const COOKIE_ATTRIBUTES: &str = "Path=/; HttpOnly; SameSite=Lax";
 /// Bytes of randomness in an id (128 bits), written as hex.
 pub const ID_BYTES: usize = 16;
+/// Most named values one session keeps.
+pub const MAX_VALUES: usize = 16;
+/// Longest value name: ASCII letters, digits and `_`.
+pub const MAX_VALUE_NAME_BYTES: usize = 32;
+/// Longest value: printable ASCII.
+pub const MAX_VALUE_BYTES: usize = 256;
+/// The response header through which a CGI script sets or clears a value
+/// (`NAME=VALUE`, `NAME=`) or ends its session (`end`); the server applies
+/// it with [`SessionStore::apply`] and never passes it on.
+pub const SET_HEADER: &str = "X-Berth-Session";
+/// Prefix of the CGI environment variables of a session
+/// ([`SessionStore::cgi_env`]).
+pub const ENV_PREFIX: &str = "BERTH_SESSION_";
+
+/// Why a [`SET_HEADER`] value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueError {
+    /// Not `end`, `NAME=VALUE` or `NAME=`, or a name or value out of bounds.
+    Malformed,
+    /// The session already holds [`MAX_VALUES`] values.
+    Full,
+    /// The session is gone.
+    NoSession,
+}
+
+/// What [`SessionStore::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A value was set or cleared.
+    Value,
+    /// The session ended: the response must expire the cookie
+    /// ([`expired_cookie`]).
+    Ended,
+}
 
 /// One session.
 #[derive(Debug, Clone)]
@@ -39,6 +82,9 @@ pub struct Session {
     pub last_use: Instant,
     /// Requests made in it, this one included.
     pub requests: u64,
+    /// Named values set by CGI scripts ([`SessionStore::apply`]), in the
+    /// order they were first set; at most [`MAX_VALUES`].
+    pub values: Vec<(String, String)>,
     /// When its cookie was last sent.
     cookie_sent: Instant,
     /// Its place in the least-recently-used order.
@@ -114,6 +160,7 @@ impl SessionStore {
             created: SystemTime::now(),
             last_use: now,
             requests: 1,
+            values: Vec::new(),
             cookie_sent: now,
             seq,
         };
@@ -137,6 +184,61 @@ impl SessionStore {
             }
             None => false,
         }
+    }
+
+    /// The CGI environment of session `id` (RFC 3875 §4.1.18 allows
+    /// extra variables): `BERTH_SESSION_ID`, `BERTH_SESSION_CREATED` (Unix
+    /// seconds), `BERTH_SESSION_REQUESTS`, and `BERTH_SESSION_VAR_<NAME>`
+    /// for each value. Empty when the store has no such session.
+    pub fn cgi_env(&self, id: &str) -> Vec<(String, String)> {
+        let Some(s) = self.sessions.get(id) else { return Vec::new() };
+        let created = s.created.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut env = vec![
+            (format!("{ENV_PREFIX}ID"), id.to_string()),
+            (format!("{ENV_PREFIX}CREATED"), created.to_string()),
+            (format!("{ENV_PREFIX}REQUESTS"), s.requests.to_string()),
+        ];
+        for (name, value) in &s.values {
+            env.push((format!("{ENV_PREFIX}VAR_{name}"), value.clone()));
+        }
+        env
+    }
+
+    /// Applies one [`SET_HEADER`] value a script sent for session `id`:
+    /// `NAME=VALUE` sets a value, `NAME=` clears it, `end` ends the session.
+    ///
+    /// # Errors
+    /// A malformed header, a full session (nothing changes), or no session.
+    pub fn apply(&mut self, id: &str, header: &[u8]) -> Result<Applied, ValueError> {
+        let header = std::str::from_utf8(header).map_err(|_| ValueError::Malformed)?.trim();
+        if header == "end" {
+            return if self.end(id) { Ok(Applied::Ended) } else { Err(ValueError::NoSession) };
+        }
+        let (name, value) = header.split_once('=').ok_or(ValueError::Malformed)?;
+        let name_ok = !name.is_empty()
+            && name.len() <= MAX_VALUE_NAME_BYTES
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let value_ok =
+            value.len() <= MAX_VALUE_BYTES && value.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if !name_ok || !value_ok {
+            return Err(ValueError::Malformed);
+        }
+        let s = self.sessions.get_mut(id).ok_or(ValueError::NoSession)?;
+        let at = s.values.iter().position(|(n, _)| n == name);
+        match (at, value.is_empty()) {
+            (Some(i), true) => {
+                s.values.remove(i);
+            }
+            (None, true) => {}
+            (Some(i), false) => {
+                if let Some(slot) = s.values.get_mut(i) {
+                    slot.1 = value.to_string();
+                }
+            }
+            (None, false) if s.values.len() >= MAX_VALUES => return Err(ValueError::Full),
+            (None, false) => s.values.push((name.to_string(), value.to_string())),
+        }
+        Ok(Applied::Value)
     }
 
     /// How many sessions the store holds.
@@ -212,6 +314,13 @@ impl super::Handler for SessionPage {
             );
             return Ok(Some(json_reply(200, body)));
         }
+        let values: String = s
+            .values
+            .iter()
+            .map(|(n, v)| {
+                format!("<tr><th>{}</th><td>{}</td></tr>\n", html_escape(n), html_escape(v))
+            })
+            .collect();
         let action = html_escape(&percent_encode_path(&self.path));
         let visits = s.requests;
         let plural = if visits == 1 { "" } else { "s" };
@@ -227,7 +336,7 @@ impl super::Handler for SessionPage {
              <tr><th>Started</th><td>{created}</td></tr>\n\
              <tr><th>Requests</th><td>{visits}</td></tr>\n\
              <tr><th>Idle before this one</th><td>{idle} s (it ends after {timeout} s unused)</td></tr>\n\
-             </table>\n\
+             {values}</table>\n\
              <form method=\"post\" action=\"{action}\"><button type=\"submit\">End this session</button></form>\n\
              <p><a href=\"/\">Back to the start page</a></p>\n</main>\n</body>\n</html>\n"
         );
@@ -305,6 +414,45 @@ mod tests {
         let expired = track(&mut store, Some(&a.id), t0 + 2 * HOUR, 10);
         assert!(expired.new && expired.id != a.id);
         assert!(store.get(&a.id).is_none());
+    }
+
+    #[test]
+    fn values_and_cgi_environment() {
+        let mut store = SessionStore::default();
+        let id = track(&mut store, None, Instant::now(), 10).id;
+        // Header value, outcome.
+        let cases: &[(&str, Result<Applied, ValueError>)] = &[
+            ("theme=dark", Ok(Applied::Value)),
+            (" cart_items=3 ", Ok(Applied::Value)),
+            ("theme=light", Ok(Applied::Value)),
+            ("gone=", Ok(Applied::Value)),
+            ("no equals", Err(ValueError::Malformed)),
+            ("=x", Err(ValueError::Malformed)),
+            ("bad-name=x", Err(ValueError::Malformed)),
+            ("ctl=a\u{1}b", Err(ValueError::Malformed)),
+        ];
+        for (header, want) in cases {
+            assert_eq!(store.apply(&id, header.as_bytes()), *want, "{header:?}");
+        }
+        let long = format!("v={}", "x".repeat(MAX_VALUE_BYTES + 1));
+        assert_eq!(store.apply(&id, long.as_bytes()), Err(ValueError::Malformed));
+        let env = store.cgi_env(&id);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("BERTH_SESSION_ID"), Some(id.as_str()));
+        assert_eq!(get("BERTH_SESSION_REQUESTS"), Some("1"));
+        assert!(get("BERTH_SESSION_CREATED").is_some_and(|c| c.parse::<u64>().is_ok()));
+        assert_eq!(get("BERTH_SESSION_VAR_theme"), Some("light"));
+        assert_eq!(get("BERTH_SESSION_VAR_cart_items"), Some("3"));
+        assert_eq!(store.apply(&id, b"theme="), Ok(Applied::Value));
+        assert_eq!(store.cgi_env(&id).len(), 4, "cleared");
+        for i in 0..MAX_VALUES - 1 {
+            assert_eq!(store.apply(&id, format!("k{i}=v").as_bytes()), Ok(Applied::Value));
+        }
+        assert_eq!(store.apply(&id, b"one_more=v"), Err(ValueError::Full));
+        assert_eq!(store.apply(&id, b"k0=changed"), Ok(Applied::Value), "replacing fits");
+        assert_eq!(store.apply(&id, b"end"), Ok(Applied::Ended));
+        assert!(store.get(&id).is_none() && store.cgi_env(&id).is_empty());
+        assert_eq!(store.apply(&id, b"x=1"), Err(ValueError::NoSession));
     }
 
     #[test]
