@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +28,10 @@ use super::output::{Output, Written};
 use super::request::{Request, Stage};
 use crate::error::HttpError;
 use crate::handlers::error_page::{closes_connection, error_reply};
+use crate::handlers::session;
 use crate::handlers::{is_streamed, Action, BodySink, Cx, Sources, StreamStep};
 use crate::http::body::BodyDecoder;
+use crate::http::cookie;
 use crate::http::request::{parse_head, Head, HeadScan, Status, Version};
 use crate::http::response::{self, ConnectionHeader, Framing, Reply, ReplyBody};
 use crate::log::AccessRecord;
@@ -612,7 +615,9 @@ impl Connection {
             sink: BodySink::Discard,
             held: Vec::new(),
             action: None,
+            set_cookie: None,
         };
+        let session = track_session(&req, env.rt);
         let action = match route.action {
             Ok(a) => a,
             Err(e) => {
@@ -626,6 +631,32 @@ impl Connection {
                     host,
                     req.at,
                 ))
+            }
+        };
+        let action = match session {
+            Ok(None) => action,
+            Ok(Some(tracked)) => {
+                req.set_cookie = tracked.set_cookie;
+                let mut action = action;
+                if let Action::Handler(h) = &mut action {
+                    let site = Rc::clone(&req.site);
+                    h.session(
+                        &mut Cx { site: &site, rt: env.rt, sources: env.sources },
+                        &tracked.id,
+                    );
+                }
+                action
+            }
+            Err(e) => {
+                log_cause(&e, &req, self.peer, env.rt);
+                let host = req.host();
+                let error =
+                    error_reply(&req.site, &env.rt.cache, e.status, self.listener, host, req.at);
+                if let Action::Handler(mut h) = action {
+                    let site = Rc::clone(&req.site);
+                    h.finish(&mut Cx { site: &site, rt: env.rt, sources: env.sources });
+                }
+                Action::Reply(error)
             }
         };
         let has_body = req.body.is_some();
@@ -699,6 +730,13 @@ impl Connection {
         };
         let input = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
         if input.is_empty() {
+            // The client went away before the end of its body (nginx:
+            // "client prematurely closed connection"): nothing will come,
+            // and the handler must not wait for the body timeout to
+            // release what it holds (an upload's temporary file).
+            if self.peer_eof {
+                return Ok(Progress::Close);
+            }
             return Ok(Progress::Blocked);
         }
         let mut scratch = std::mem::take(&mut cx.rt.scratch);
@@ -814,6 +852,17 @@ impl Connection {
         let Some(req) = self.req.as_mut() else { return };
         if matches!(reply.body, ReplyBody::File { len, .. } if len <= SMALL_FILE_BYTES) {
             reply = read_small_file(reply, req, self.peer, self.listener, env.rt);
+        }
+        if let Some(cookie) = req.set_cookie.take() {
+            // Unless the handler set the session cookie itself (ending it).
+            let own = reply.headers.iter().any(|(n, v)| {
+                *n == "Set-Cookie"
+                    && v.starts_with(session::COOKIE)
+                    && v.get(session::COOKIE.len()..).is_some_and(|r| r.starts_with('='))
+            });
+            if !own {
+                reply.headers.push(("Set-Cookie", cookie));
+            }
         }
         let close = reply.close || !req.keep_alive || self.detached;
         let framing = Framing::of(&reply, req.http10);
@@ -1055,6 +1104,21 @@ fn offer(req: &mut Request, cx: &mut Cx<'_>, data: &[u8]) -> Result<usize, HttpE
 }
 
 /// Lets the request's handler release what it holds.
+/// Finds or starts the session of a request to a `session on` location.
+fn track_session(req: &Request, rt: &mut Runtime) -> Result<Option<session::Tracked>, HttpError> {
+    let Some(at) = req.at else { return Ok(None) };
+    if !req.site.location(at).is_some_and(|l| l.session) {
+        return Ok(None);
+    }
+    let config = &req.site.config;
+    let presented = cookie::find(&req.head, &req.raw, session::COOKIE.as_bytes());
+    let now = rt.clock.now;
+    match rt.sessions.track(presented, now, config.session_timeout, config.session_max) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => Err(HttpError::io("getrandom()", Path::new("session id"), e)),
+    }
+}
+
 fn finish_handler(req: &mut Request, env: &mut Env<'_>) {
     if let Some(Action::Handler(h)) = req.action.as_mut() {
         let site = Rc::clone(&req.site);
