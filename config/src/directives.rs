@@ -99,6 +99,8 @@ pub(crate) static TABLE: &[Spec] = &[
     set("keepalive_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
     set("send_timeout", TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
     set("cgi_timeout", CGI_TIMEOUT_CTX, Arity::Exactly(1), false, set_timeout),
+    set("session_timeout", MAIN, Arity::Exactly(1), false, set_session_timeout),
+    set("session_max", MAIN, Arity::Exactly(1), false, set_session_max),
     Spec {
         name: "server",
         contexts: MAIN,
@@ -151,10 +153,7 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
 /// Directives the parser accepts and validates but the server does not act
 /// on yet, each with what happens meanwhile. Every use gets a warning
 /// (`berth -t`, startup, reload). The issue that builds one removes its row.
-pub(crate) static NOT_YET: &[(&str, &str)] = &[
-    ("upload_store", "uploads are not available yet: POST here gets 405"),
-    ("session", "sessions are not available yet: no session cookie is issued"),
-];
+pub(crate) static NOT_YET: &[(&str, &str)] = &[];
 
 const NO_TLS: &str =
     "Berth has no TLS: terminate TLS in a proxy in front of it, see docs/operations.md#tls";
@@ -267,6 +266,8 @@ pub(crate) struct Scope {
     /// Non-repeatable directives already seen in this block.
     pub(crate) seen: Vec<&'static str>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) session_timeout: Option<Duration>,
+    pub(crate) session_max: Option<usize>,
     pub(crate) access_log: Option<Option<PathBuf>>,
     pub(crate) error_log: Option<LogTarget>,
     /// In the order of [`TIMEOUT_NAMES`].
@@ -284,8 +285,11 @@ pub(crate) struct Scope {
     pub(crate) alias: Option<PathBuf>,
     pub(crate) ret: Option<Return>,
     pub(crate) cgi: Vec<CgiHandler>,
-    pub(crate) upload_store: Option<PathBuf>,
+    /// The folder and where it was written (for the warnings about it).
+    pub(crate) upload_store: Option<(PathBuf, Pos)>,
     pub(crate) session: Option<bool>,
+    /// `session status`: the location answers with the session's page.
+    pub(crate) session_page: bool,
     /// `types` entries of this block, extension (lowercase) -> type; `None`
     /// when the block has no `types`.
     pub(crate) types: Option<Vec<(String, String)>>,
@@ -318,6 +322,43 @@ fn set_max_connections(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> 
             Ok(())
         }
         _ => Err(invalid_value(name, arg)),
+    }
+}
+
+fn set_session_max(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    match value::parse_digits(&arg.text).and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n > 0 => {
+            s.session_max = Some(n);
+            Ok(())
+        }
+        _ => Err(invalid_value(name, arg)),
+    }
+}
+
+fn set_session_timeout(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
+    let arg = first(name, args)?;
+    match value::parse_duration(&arg.text) {
+        // A cookie's Max-Age counts whole seconds.
+        Ok(d) if d.as_secs() > 0 => {
+            s.session_timeout = Some(d);
+            Ok(())
+        }
+        Ok(_) => Err(Fail::at(
+            arg.pos,
+            format!(
+                "invalid value \"{}\" in \"{}\" directive, it must be at least 1s",
+                arg.text, name.text
+            ),
+        )),
+        Err(DurationError::Malformed) => Err(invalid_value(name, arg)),
+        Err(DurationError::TooLarge) => Err(Fail::at(
+            arg.pos,
+            format!(
+                "invalid value \"{}\" in \"{}\" directive, it must not exceed 365d",
+                arg.text, name.text
+            ),
+        )),
     }
 }
 
@@ -512,7 +553,8 @@ fn set_alias(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(
 }
 
 fn set_upload_store(s: &mut Scope, name: &Token, args: &[Token], env: &Env) -> Result<(), Fail> {
-    s.upload_store = Some(dir_arg(name, args, env)?);
+    let pos = first(name, args)?.pos;
+    s.upload_store = Some((dir_arg(name, args, env)?, pos));
     Ok(())
 }
 
@@ -645,7 +687,21 @@ fn set_autoindex(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result
 }
 
 fn set_session(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<(), Fail> {
-    s.session = Some(flag(name, args)?);
+    let arg = first(name, args)?;
+    (s.session, s.session_page) = match arg.text.as_str() {
+        "on" => (Some(true), false),
+        "off" => (Some(false), false),
+        "status" => (Some(true), true),
+        _ => {
+            return Err(Fail::at(
+                arg.pos,
+                format!(
+                    "invalid value \"{}\" in \"{}\" directive, it must be \"on\", \"off\" or \"status\"",
+                    arg.text, name.text
+                ),
+            ))
+        }
+    };
     Ok(())
 }
 

@@ -27,6 +27,10 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for `cgi_timeout` (as nginx's `fastcgi_read_timeout`: 60s).
 pub const DEFAULT_CGI_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `session_timeout`: a session ends after an hour unused.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default for `session_max`: most sessions kept at once.
+pub const DEFAULT_SESSION_MAX: usize = 10_000;
 /// Default index file list.
 pub const DEFAULT_INDEX: &str = "index.html";
 /// Default for `default_type`: what stock nginx configurations set.
@@ -39,6 +43,12 @@ pub struct Config {
     pub file: PathBuf,
     /// `max_connections`: most client connections open at once (default 1024).
     pub max_connections: usize,
+    /// `session_timeout`: a session unused this long ends; also the
+    /// session cookie's `Max-Age` (default 1h).
+    pub session_timeout: Duration,
+    /// `session_max`: most sessions kept; past it the least recently used
+    /// is evicted (default 10000).
+    pub session_max: usize,
     /// `access_log`: `None` = off (the default).
     pub access_log: Option<PathBuf>,
     /// `error_log` (default: standard error).
@@ -136,7 +146,8 @@ pub struct Location {
     pub mapping: Mapping,
     /// Index files tried for a directory, in order (default `["index.html"]`).
     pub index: Vec<String>,
-    /// Methods allowed here; others get 405 with `Allow`.
+    /// Methods allowed here; others get 405 with `Allow`. Without
+    /// `methods` (here or in the server): [`Methods::default_for`].
     pub methods: Methods,
     /// Whether a directory without an index file gets a listing.
     pub autoindex: bool,
@@ -154,6 +165,9 @@ pub struct Location {
     pub client_max_body_size: u64,
     /// Whether the session cookie is issued and tracked here.
     pub session: bool,
+    /// `session status`: requests here get the built-in page of their
+    /// session (`GET`), or end it (`POST`).
+    pub session_page: bool,
     /// `types` entries in effect here, extension (lowercase, no dot) ->
     /// MIME type, looked up before the built-in table.
     pub types: Vec<(String, String)>,
@@ -220,8 +234,22 @@ pub const METHOD_NAMES: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OP
 impl Methods {
     /// No method.
     pub const NONE: Methods = Methods(0);
-    /// Every method (the default of a location without `methods`).
+    /// Every method.
     pub const ALL: Methods = Methods(0x7f);
+    /// `GET` and `HEAD`.
+    pub const GET_HEAD: Methods = Methods(0b11);
+
+    /// The methods of a location without `methods` (DESIGN.md §5): `GET`
+    /// and `HEAD`, plus `POST` where something takes a body (`cgi` or
+    /// `upload_store`). Never `DELETE`, `PUT` or the others: a location
+    /// allows them only where `methods` names them.
+    pub fn default_for(takes_post: bool) -> Methods {
+        if takes_post {
+            Methods(Methods::GET_HEAD.0 | 0b100)
+        } else {
+            Methods::GET_HEAD
+        }
+    }
 
     /// The set holding only `name` (exact, uppercase), or `None` when it is
     /// not one of [`METHOD_NAMES`].
@@ -263,9 +291,10 @@ impl Methods {
     }
 }
 
+/// `GET` and `HEAD`: what a plain location allows.
 impl Default for Methods {
     fn default() -> Methods {
-        Methods::ALL
+        Methods::GET_HEAD
     }
 }
 
@@ -377,6 +406,31 @@ impl Server {
             .unwrap_or_else(|| self.locations.len().saturating_sub(1))
     }
 
+    /// The URL path (no trailing `/`) under which this server serves the
+    /// folder `dir`, when one of its locations maps it (and a GET there
+    /// reaches that location): a GET of `URL/NAME` returns `dir/NAME`.
+    /// Compares canonical paths, so it reads the file system.
+    pub fn url_for_dir(&self, dir: &Path) -> Option<String> {
+        let dir = std::fs::canonicalize(dir).ok()?;
+        for (i, loc) in self.locations.iter().enumerate() {
+            if loc.ret.is_some() || !loc.methods.contains("GET") {
+                continue;
+            }
+            let Ok(base) = std::fs::canonicalize(loc.mapping.path()) else { continue };
+            let Ok(rel) = dir.strip_prefix(&base) else { continue };
+            let rel = rel.to_str()?;
+            let url = match loc.mapping {
+                Mapping::Root(_) => format!("/{rel}"),
+                Mapping::Alias(_) => format!("{}/{rel}", loc.prefix.trim_end_matches('/')),
+            };
+            let url = url.trim_end_matches('/');
+            if self.location_for(&format!("{url}/x")) == i {
+                return Some(url.to_string());
+            }
+        }
+        None
+    }
+
     /// Whether `host` (already normalised: lowercase, no port, no trailing
     /// dot) is one of this server's names.
     fn has_name(&self, host: &str) -> bool {
@@ -467,7 +521,7 @@ mod tests {
             prefix: prefix.into(),
             mapping: Mapping::Root("/srv".into()),
             index: vec![DEFAULT_INDEX.into()],
-            methods: Methods::ALL,
+            methods: Methods::GET_HEAD,
             autoindex: false,
             ret: None,
             cgi: Vec::new(),
@@ -475,6 +529,7 @@ mod tests {
             upload_store: None,
             client_max_body_size: DEFAULT_CLIENT_MAX_BODY_SIZE,
             session: false,
+            session_page: false,
             types: Vec::new(),
             builtin_types: true,
             default_type: DEFAULT_MIME_TYPE.into(),
@@ -497,6 +552,8 @@ mod tests {
         Config {
             file: "t.conf".into(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            session_max: DEFAULT_SESSION_MAX,
             access_log: None,
             error_log: LogTarget::Stderr,
             servers: vec![
@@ -612,7 +669,9 @@ mod tests {
         assert!(!m.contains("get") && !m.contains("BREW"));
         assert_eq!(Methods::from_name("get"), None);
         assert_eq!(Methods::ALL.names(), METHOD_NAMES);
-        assert_eq!(Methods::default(), Methods::ALL);
+        assert_eq!(Methods::default().names(), ["GET", "HEAD"]);
+        assert_eq!(Methods::default_for(false).names(), ["GET", "HEAD"]);
+        assert_eq!(Methods::default_for(true).names(), ["GET", "HEAD", "POST"]);
         assert!(Methods::NONE.is_empty() && !m.is_empty());
         assert_eq!(format!("{m:?}"), r#"{"GET", "DELETE"}"#);
     }

@@ -13,8 +13,9 @@ use crate::directives::{
 use crate::error::{Fail, Pos};
 use crate::lexer::{Kind, Lexer, Token};
 use crate::model::{
-    Config, Listener, Location, LogTarget, Mapping, Server, Timeouts, DEFAULT_CGI_TIMEOUT,
+    Config, Listener, Location, LogTarget, Mapping, Methods, Server, Timeouts, DEFAULT_CGI_TIMEOUT,
     DEFAULT_CLIENT_MAX_BODY_SIZE, DEFAULT_INDEX, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIME_TYPE,
+    DEFAULT_SESSION_MAX, DEFAULT_SESSION_TIMEOUT,
 };
 use crate::value;
 
@@ -296,9 +297,14 @@ fn build(
         servers.push(build_server(raw, &main, env)?);
     }
     let listeners = build_listeners(&main.servers, warnings)?;
+    if env.check_fs {
+        check_upload_stores(&main.servers, &servers, warnings);
+    }
     Ok(Config {
         file: file.to_path_buf(),
         max_connections: main.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        session_timeout: main.session_timeout.unwrap_or(DEFAULT_SESSION_TIMEOUT),
+        session_max: main.session_max.unwrap_or(DEFAULT_SESSION_MAX),
         access_log: main.access_log.clone().unwrap_or(None),
         error_log: main.error_log.clone().unwrap_or(LogTarget::Stderr),
         servers,
@@ -389,7 +395,9 @@ fn build_location(
             .or(srv.index.as_ref())
             .cloned()
             .unwrap_or_else(|| vec![DEFAULT_INDEX.to_string()]),
-        methods: l.methods.or(srv.methods).unwrap_or_default(),
+        methods: l.methods.or(srv.methods).unwrap_or_else(|| {
+            Methods::default_for(!l.cgi.is_empty() || l.upload_store.is_some() || l.session_page)
+        }),
         autoindex: l.autoindex.or(srv.autoindex).unwrap_or(false),
         ret: l.ret.clone(),
         cgi: l.cgi.clone(),
@@ -397,12 +405,13 @@ fn build_location(
             .or(srv.timeouts[4])
             .or(main.timeouts[4])
             .unwrap_or(DEFAULT_CGI_TIMEOUT),
-        upload_store: l.upload_store.clone(),
+        upload_store: l.upload_store.as_ref().map(|(p, _)| p.clone()),
         client_max_body_size: l
             .client_max_body_size
             .or(srv.client_max_body_size)
             .unwrap_or(DEFAULT_CLIENT_MAX_BODY_SIZE),
         session: l.session.unwrap_or(false),
+        session_page: l.session_page,
         types,
         builtin_types,
         default_type: l
@@ -416,6 +425,43 @@ fn build_location(
             .map(|v| v.iter().map(|e| (e.code, e.uri.clone())).collect())
             .unwrap_or_default(),
     })
+}
+
+/// Warns about an upload store that no location of its server serves (its
+/// files could not be fetched back: the answer has no `Location`) or that
+/// cannot take a file.
+fn check_upload_stores(raw: &[RawServer], servers: &[Server], warnings: &mut Vec<Fail>) {
+    for (r, server) in raw.iter().zip(servers) {
+        for l in &r.scope.locations {
+            let Some((store, pos)) = &l.scope.upload_store else { continue };
+            let shown = store.display();
+            if server.url_for_dir(store).is_none() {
+                warnings.push(Fail::at(
+                    *pos,
+                    format!(
+                        "upload_store \"{shown}\" is outside every folder this server serves: \
+                         uploads are stored but cannot be fetched back, and get no Location"
+                    ),
+                ));
+            }
+            if let Err(e) = probe_writable(store) {
+                warnings.push(Fail::at(
+                    *pos,
+                    format!(
+                        "upload_store \"{shown}\" is not writable ({e}): uploads here will fail with 500"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Creates and removes a file in `dir`: the one sure test that the server's
+/// user may write there (permissions, ACLs, read-only mounts).
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".berth-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 /// Every error page must be a readable file under the server's root.
@@ -569,7 +615,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::{CgiHandler, Methods, Return};
+    use crate::model::{CgiHandler, Return};
 
     fn ok(src: &str) -> Config {
         match crate::parse_unchecked(src, Path::new("/etc/berth/berth.conf")) {
@@ -594,7 +640,7 @@ mod tests {
             prefix: prefix.into(),
             mapping: Mapping::Root(root.into()),
             index: vec!["index.html".into()],
-            methods: Methods::ALL,
+            methods: Methods::GET_HEAD,
             autoindex: false,
             ret: None,
             cgi: Vec::new(),
@@ -602,6 +648,7 @@ mod tests {
             upload_store: None,
             client_max_body_size: 1 << 20,
             session: false,
+            session_page: false,
             types: Vec::new(),
             builtin_types: true,
             default_type: "application/octet-stream".into(),
@@ -621,6 +668,8 @@ mod tests {
             Config {
                 file: "/etc/berth/berth.conf".into(),
                 max_connections: 1024,
+                session_timeout: Duration::from_secs(3600),
+                session_max: 10_000,
                 access_log: None,
                 error_log: LogTarget::Stderr,
                 servers: vec![Server {
@@ -837,6 +886,18 @@ server {
                     l.methods == methods(&["DELETE"]) && l.autoindex && l.client_max_body_size == 0
                 },
             ),
+            // without `methods`: GET and HEAD, plus POST where cgi or an
+            // upload store takes a body; DELETE never by default
+            ("server { root /; location /c { cgi .py; } location /u { upload_store /; } }", |c| {
+                let l = &c.servers[0].locations;
+                l[0].methods == methods(&["GET", "HEAD", "POST"])
+                    && l[1].methods == methods(&["GET", "HEAD", "POST"])
+                    && l[2].methods == methods(&["GET", "HEAD"])
+            }),
+            // `methods` in the server applies to upload locations too
+            ("server { root /; methods GET DELETE; location /u { upload_store /; } }", |c| {
+                c.servers[0].locations[0].methods == methods(&["GET", "HEAD", "DELETE"])
+            }),
             // GET brings HEAD, as nginx's limit_except
             ("server { root /; methods GET; }", |c| {
                 c.servers[0].locations[0].methods == methods(&["GET", "HEAD"])
@@ -953,16 +1014,62 @@ server {
             // a run-on line that is not a directive name is a value
             ("server { server_name a.test\n   b.test; root /; }", |c| c.servers[0].names == ["a.test", "b.test"]),
             ("server { root \"/\"; index a.html\n \"index\"; }", |c| c.servers[0].locations[0].index == ["a.html", "index"]),
+            // the session store's settings, at the top of the file
+            ("session_timeout 90s; session_max 2; server { root /; }", |c| {
+                c.session_timeout == Duration::from_secs(90) && c.session_max == 2
+            }),
             // sessions only where asked
             ("server { root /; location /a { session on; } location /b { session off; } }", |c| {
                 let l = &c.servers[0].locations;
-                l[0].session && !l[1].session && !l[2].session
+                l[0].session && !l[1].session && !l[2].session && !l[0].session_page
+            }),
+            // the session page: a session location that also takes POST
+            ("server { root /; location /s { session status; } }", |c| {
+                let l = &c.servers[0].locations[0];
+                l.session && l.session_page && l.methods == methods(&["GET", "HEAD", "POST"])
             }),
         ];
         for (src, check) in table {
             let c = ok(src);
             assert!(check(&c), "unexpected model for:\n{src}\n{c:#?}");
         }
+    }
+
+    #[test]
+    fn upload_store_outside_the_served_tree_is_warned() {
+        let dir = std::env::temp_dir().join(format!("berth-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["www/up", "private", "files"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        let warned = |src: &str| -> Vec<String> {
+            let c = crate::parse(src, &dir.join("b.conf")).unwrap_or_else(|e| panic!("{e}"));
+            c.warnings.iter().map(|w| format!("{}:{}", w.line, w.col)).collect()
+        };
+        // Served through the root, or through an alias: no warning.
+        assert!(warned("server { root www; location /up { upload_store www/up; } }").is_empty());
+        assert!(warned(
+            "server { root www; location /f { alias files; } location /up { upload_store files; } }"
+        )
+        .is_empty());
+        // Outside every root, or only under a `return` location.
+        assert_eq!(
+            warned("server { root www; location /up {\n upload_store private; } }"),
+            ["2:15"]
+        );
+        assert_eq!(
+            warned("server { root www; location /up { return 404; upload_store www/up; } }"),
+            ["1:60"]
+        );
+        let c = crate::parse(
+            "server { root www; location /up { upload_store private; } }",
+            &dir.join("b.conf"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.warnings[0].message.contains("is outside every folder this server serves"));
+        assert_eq!(c.servers[0].url_for_dir(&dir.join("www/up")).as_deref(), Some("/up"));
+        assert_eq!(c.servers[0].url_for_dir(&dir.join("www")).as_deref(), Some(""));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn warnings(src: &str) -> Vec<String> {
@@ -984,18 +1091,16 @@ server {
         assert_eq!(
             w,
             [
-                "6:16: \"upload_store\" directive is accepted but not acted on yet: uploads are not available yet: POST here gets 405",
-                "7:16: \"session\" directive is accepted but not acted on yet: sessions are not available yet: no session cookie is issued",
                 "9:17: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
                 "9:47: duplicate extension \"X\", content type: \"a/c\", previous content type: \"a/b\"",
                 "10:25: conflicting server name \"\" on 0.0.0.0:1, ignored (neither this server nor the one above has a server_name: only the address's default server answers)",
             ]
         );
-        let c = ok("server { root /; location /c { session on; } }");
+        let c = ok("server { root /; types { a/b x; a/c x; } }");
         assert_eq!(c.warnings[0].file, Path::new("/etc/berth/berth.conf"));
         assert!(c.warnings[0]
             .to_string()
-            .starts_with("/etc/berth/berth.conf:1:32: warning: \"session\""));
+            .starts_with("/etc/berth/berth.conf:1:37: warning: duplicate extension \"x\""));
     }
 
     #[test]
@@ -1120,11 +1225,15 @@ server {
             ("server { listen 80; }", "1:1: no \"root\" or \"alias\" for location \"/\""),
             ("server { location /a { } location / { alias /x; } }", "1:19: no \"root\" or \"alias\" for location \"/a\""),
             ("max_connections 0; server { root /; }", "1:17: invalid value \"0\" in \"max_connections\" directive"),
+            ("session_timeout 500ms; server { root /; }", "1:17: invalid value \"500ms\" in \"session_timeout\" directive, it must be at least 1s"),
+            ("session_timeout 400d; server { root /; }", "1:17: invalid value \"400d\" in \"session_timeout\" directive, it must not exceed 365d"),
+            ("session_max 0; server { root /; }", "1:13: invalid value \"0\" in \"session_max\" directive"),
+            ("server { root /; session_timeout 1m; }", "1:18: \"session_timeout\" directive is not allowed here"),
             ("server { server_name *.a.test; }", "1:22: server name \"*.a.test\" is not supported: only exact names are"),
             ("server { server_name a/b; }", "1:22: server name \"a/b\" has suspicious symbols"),
             ("server { listen 1 default_server; listen 2; root /; } server { listen 1 default_server; root /; }", "1:73: a duplicate default server for 0.0.0.0:1"),
             ("server { listen 1; server_name a; root /; }\nserver { listen 1; server_name b A.; root /; }", "2:34: conflicting server name \"a\" on 0.0.0.0:1"),
-            ("server { root /; }\nserver { server_name x; location / { session maybe; } }", "2:46: invalid value \"maybe\" in \"session\" directive, it must be \"on\" or \"off\""),
+            ("server { root /; }\nserver { server_name x; location / { session maybe; } }", "2:46: invalid value \"maybe\" in \"session\" directive, it must be \"on\", \"off\" or \"status\""),
             ("server { listen 80; listen 127.0.0.1:80; root /; }", "1:28: listen 127.0.0.1:80 conflicts with listen 0.0.0.0:80: a wildcard address takes the port on every address"),
             ("server { listen [::1]:80; root /; }\nserver { root /; listen [::]:80; }", "2:25: listen [::]:80 conflicts with listen [::1]:80: a wildcard address takes the port on every address"),
             ("server { listen 127.0.0.1:80; root /; }\nserver { root /; }", "2:1: listen 0.0.0.0:80 conflicts with listen 127.0.0.1:80: a wildcard address takes the port on every address"),

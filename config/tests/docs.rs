@@ -68,7 +68,6 @@ fn the_documented_example_is_valid_apart_from_its_paths() {
 #[test]
 fn directives_not_acted_on_yet_are_marked_and_only_they() {
     let not_yet: Vec<&str> = config::not_yet_directives().collect();
-    assert!(!not_yet.is_empty());
     for (name, text) in sections(&doc()) {
         let marked = text.contains("**Not yet:**");
         assert_eq!(

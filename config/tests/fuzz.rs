@@ -57,6 +57,8 @@ const DICTIONARY: &[&str] = &[
     "index",
     "upload_store",
     "session",
+    "session_timeout",
+    "session_max",
     "autoindex",
     "client_max_body_size",
     "keepalive_timeout",

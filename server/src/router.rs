@@ -11,10 +11,14 @@ use config::{Location, Return};
 use crate::error::HttpError;
 use crate::handlers::cache::FileCache;
 use crate::handlers::cgi;
+use crate::handlers::delete;
 use crate::handlers::error_page::error_reply;
+use crate::handlers::session::SessionPage;
 use crate::handlers::static_files::{self, FileRequest};
+use crate::handlers::upload::Upload;
 use crate::handlers::Action;
 use crate::http::mime;
+use crate::http::multipart;
 use crate::http::path::{normalize, PathError};
 use crate::http::request::{BodyKind, Head};
 use crate::http::response::{Reply, ReplyBody};
@@ -24,8 +28,6 @@ use crate::site::Site;
 pub const KNOWN_METHODS: [&str; 7] = config::METHOD_NAMES;
 /// Body limit before a request is routed (nginx's default `client_max_body_size`).
 pub const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
-/// Methods the static file handler implements.
-const STATIC_METHODS: [&str; 2] = ["GET", "HEAD"];
 
 /// Where a request goes and what answers it.
 #[derive(Debug)]
@@ -129,13 +131,61 @@ pub fn route_at_depth(
         Ok(None) => {}
         Err(e) => return done(Err(e)),
     }
-    if !STATIC_METHODS.contains(&method) {
-        // nginx: POST (or PUT, DELETE...) to a static file is 405.
-        return done(Ok(not_allowed(site, cache, listener, host, at, |m| {
-            STATIC_METHODS.contains(&m) && location.methods.contains(m)
-        })));
+    if location.session_page && matches!(method, "GET" | "HEAD" | "POST") {
+        let accept = head.header(buf, b"accept").unwrap_or_default();
+        let page = SessionPage::new(method == "POST", wants_json(accept), &path);
+        return done(Ok(Action::Handler(Box::new(page))));
     }
-    done(static_action(site, cache, location, at, head, buf, &path))
+    match method {
+        "GET" | "HEAD" => done(static_action(site, cache, location, at, head, buf, &path)),
+        "DELETE" => done(delete::delete(location, site.base(at), &path).map(Action::Reply)),
+        "POST" => match &location.upload_store {
+            Some(store) => done(upload_action(store, location, at, head, buf, &path)),
+            None => done(Ok(not_allowed(site, cache, listener, host, at, |m| {
+                is_served(location, m) && location.methods.contains(m)
+            }))),
+        },
+        // An allowed method nothing here implements (PUT, or POST without
+        // an upload store): 405 with what is served, as nginx for POST to a
+        // static file.
+        _ => done(Ok(not_allowed(site, cache, listener, host, at, |m| {
+            is_served(location, m) && location.methods.contains(m)
+        }))),
+    }
+}
+
+/// The upload handler for a POST to a location with `upload_store`.
+fn upload_action(
+    store: &std::path::Path,
+    location: &Location,
+    at: (usize, usize),
+    head: &Head,
+    buf: &[u8],
+    path: &str,
+) -> Result<Action, HttpError> {
+    let content_type = head.header(buf, b"content-type").unwrap_or_default();
+    let boundary = multipart::boundary(content_type)
+        .map_err(|e| HttpError::refused(400, format!("upload refused: {e}")))?;
+    let json = wants_json(head.header(buf, b"accept").unwrap_or_default());
+    let rel = path.get(location.prefix.len()..).unwrap_or("");
+    let upload = Upload::new(store.to_path_buf(), at, rel, boundary.as_deref(), json);
+    Ok(Action::Handler(Box::new(upload)))
+}
+
+/// Whether an `Accept` value asks for JSON rather than HTML.
+fn wants_json(accept: &[u8]) -> bool {
+    let has = |what: &[u8]| accept.windows(what.len()).any(|w| w.eq_ignore_ascii_case(what));
+    has(b"application/json") && !has(b"text/html")
+}
+
+/// Whether a handler here implements `method`: GET and HEAD everywhere
+/// (static files), DELETE, and POST where there is an upload store.
+fn is_served(location: &Location, method: &str) -> bool {
+    match method {
+        "GET" | "HEAD" | "DELETE" => true,
+        "POST" => location.upload_store.is_some() || location.session_page,
+        _ => false,
+    }
 }
 
 fn static_action(
@@ -221,6 +271,7 @@ mod tests {
             root www;
             error_page 404 /errors/404.html;
             location /ro { methods GET; }
+            location /del { methods GET PUT DELETE; }
             location /old { return 301 /new; }
             location /small { client_max_body_size 10; }
             location /gone { return 410; }
@@ -237,13 +288,14 @@ mod tests {
     ";
 
     fn site(dir: &Path) -> Site {
-        for d in ["www/sub", "www/errors", "www/ro", "www/cgi", "other"] {
+        for d in ["www/sub", "www/errors", "www/ro", "www/del", "www/cgi", "other"] {
             fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
         }
         for (f, body) in [
             ("www/hello.txt", "hello"),
             ("www/errors/404.html", "custom 404"),
             ("www/ro/x.txt", "ro"),
+            ("www/del/x.txt", "x"),
             ("www/cgi/t.py", "SOURCE"),
             ("www/cgi/index.py", "SOURCE"),
             ("other/hello.txt", "other"),
@@ -331,6 +383,31 @@ mod tests {
                 None,
             ),
             ("DELETE /ro/x.txt HTTP/1.1\r\nHost: a\r\n\r\n", 405, false, None, None),
+            // Without `methods`: GET and HEAD only, never DELETE.
+            (
+                "DELETE /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+                405,
+                false,
+                Some(("Allow", "GET, HEAD")),
+                None,
+            ),
+            (
+                "PUT /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+                405,
+                false,
+                Some(("Allow", "GET, HEAD")),
+                None,
+            ),
+            // Allowed but implemented by nothing: Allow lists what is served.
+            (
+                "PUT /del/x.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+                405,
+                false,
+                Some(("Allow", "GET, HEAD, DELETE")),
+                None,
+            ),
+            ("DELETE /del/x.txt HTTP/1.1\r\nHost: a\r\n\r\n", 204, false, None, None),
+            ("DELETE /del/x.txt HTTP/1.1\r\nHost: a\r\n\r\n", 404, false, None, None),
             ("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405, false, None, None),
             ("GET /old HTTP/1.1\r\nHost: a\r\n\r\n", 301, false, Some(("Location", "/new")), None),
             (

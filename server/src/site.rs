@@ -1,7 +1,7 @@
 //! What requests are served from: the [`Site`], derived from the
 //! configuration and swapped whole by a reload, and the [`Runtime`], the
 //! state that lives as long as the process (clock, logs, buffer pool, file
-//! cache, children to reap) and survives reloads.
+//! cache, children to reap, sessions) and survives reloads.
 //!
 //! A request keeps an `Rc<Site>` of the configuration it arrived under, so a
 //! reload in the middle of it never makes it read another site's settings.
@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use config::{Config, Location};
 
 use crate::handlers::cache::FileCache;
+use crate::handlers::session::SessionStore;
 use crate::handlers::static_files;
 use crate::http::request::Limits;
 use crate::log::{self, Level, Log};
@@ -97,6 +98,8 @@ pub struct Runtime {
     /// when it gets `SIGKILL` if anything of it is left; the reactor sends
     /// them when due, and at exit.
     pub kills: Vec<(u32, Instant)>,
+    /// Every live session (`session on`); kept across reloads.
+    pub sessions: SessionStore,
     /// Read buffers of connections that went idle, for reuse.
     buffers: Vec<Vec<u8>>,
 }
@@ -112,6 +115,7 @@ impl Runtime {
             shutting_down: false,
             children: Vec::new(),
             kills: Vec::new(),
+            sessions: SessionStore::default(),
             buffers: Vec::new(),
         }
     }

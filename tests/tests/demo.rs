@@ -268,7 +268,12 @@ fn demo_files_load_nothing_from_elsewhere() {
                 }
             }
             assert!(!text.contains("@import"), "{}: @import", path.display());
-            assert!(!text.contains("<script"), "{}: scripts are not needed", path.display());
+            // The one script (stored.html's DELETE buttons, issue 10) is
+            // inline and speaks only to this server: no script is loaded.
+            assert!(!text.contains("<script src"), "{}: a script file is loaded", path.display());
+            let inline = text.matches("<script").count();
+            let allowed = usize::from(path.ends_with("www/stored.html"));
+            assert_eq!(inline, allowed, "{}: scripts are not needed", path.display());
         }
     }
     assert!(checked >= 4, "only {checked} files checked");

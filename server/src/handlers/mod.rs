@@ -18,10 +18,13 @@
 
 pub mod cache;
 pub mod cgi;
+pub mod delete;
 pub mod error_page;
 pub mod listing;
+pub mod session;
 pub mod sink;
 pub mod static_files;
+pub mod upload;
 
 use std::fmt;
 use std::io;
@@ -166,6 +169,13 @@ pub trait Handler: fmt::Debug {
     ) -> Result<StreamStep, HttpError> {
         let _ = (cx, out, room);
         Ok(StreamStep::Done)
+    }
+
+    /// The request belongs to the session `id` (in a `session on`
+    /// location), found or started before any other call but
+    /// [`Handler::sink`]; its data is in `cx.rt.sessions`.
+    fn session(&mut self, cx: &mut Cx<'_>, id: &str) {
+        let _ = (cx, id);
     }
 
     /// The timer of the handler's source `key` passed.

@@ -26,6 +26,11 @@ const EDQUOT: i32 = 122;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const EDQUOT: i32 = 69;
 
+/// Whether `e` says the disk (or the user's quota) is full.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
 /// A request body's destination.
 #[derive(Debug, Default)]
 pub enum BodySink {
@@ -171,7 +176,7 @@ impl BodySink {
                         Ok(data.len())
                     }
                     Err(e) => {
-                        let full = matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT));
+                        let full = is_disk_full(&e);
                         let mut err = HttpError::io("write()", &t.path, e);
                         if full {
                             err.status = 507;

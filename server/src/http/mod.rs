@@ -5,7 +5,9 @@
 pub mod body;
 pub mod chunked;
 pub mod conditional;
+pub mod cookie;
 pub mod mime;
+pub mod multipart;
 pub mod path;
 pub mod range;
 pub mod request;

@@ -251,6 +251,7 @@ pub fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
         _ => match status / 100 {
             1 => "Informational",
             2 => "Success",
@@ -349,7 +350,7 @@ mod tests {
     #[test]
     fn error_pages_for_every_listed_status() {
         for status in
-            [400, 403, 404, 405, 408, 411, 413, 414, 415, 431, 500, 501, 502, 503, 504, 505]
+            [400, 403, 404, 405, 408, 411, 413, 414, 415, 431, 500, 501, 502, 503, 504, 505, 507]
         {
             let r = Reply::error(status);
             let ReplyBody::Bytes(body) = &r.body else { panic!("error page body is in memory") };

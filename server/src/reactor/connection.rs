@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +28,10 @@ use super::output::{Output, Written};
 use super::request::{Request, Stage};
 use crate::error::HttpError;
 use crate::handlers::error_page::{closes_connection, error_reply};
+use crate::handlers::session;
 use crate::handlers::{is_streamed, Action, BodySink, Cx, Sources, StreamStep};
 use crate::http::body::BodyDecoder;
+use crate::http::cookie;
 use crate::http::request::{parse_head, Head, HeadScan, Status, Version};
 use crate::http::response::{self, ConnectionHeader, Framing, Reply, ReplyBody};
 use crate::log::AccessRecord;
@@ -148,7 +151,8 @@ pub struct Connection {
     /// A parsed head and a head buffer, recycled between requests.
     spare_head: Head,
     spare_raw: Vec<u8>,
-    req: Option<Request>,
+    /// The request in progress (boxed: an idle connection stays small).
+    req: Option<Box<Request>>,
     output: Output,
     sending: VecDeque<Sending>,
     /// What the poller reported this iteration (set by the reactor).
@@ -372,7 +376,7 @@ impl Connection {
         if let Some(mut req) = self.req.take() {
             finish_handler(&mut req, env);
         }
-        self.log_sent(env.rt, true);
+        self.log_unfinished(env.rt);
         self.release_buffers(env.rt);
     }
 
@@ -473,7 +477,7 @@ impl Connection {
                 self.write_open = !exhausted;
                 if bytes > 0 {
                     self.write_progress = true;
-                    self.log_sent(env.rt, false);
+                    self.log_sent(env.rt);
                 }
                 Verdict::Keep
             }
@@ -481,26 +485,35 @@ impl Connection {
         }
     }
 
-    /// Writes the access log lines of responses sent whole (or, when the
-    /// connection ends, of everything still going out, with what was sent).
-    fn log_sent(&mut self, rt: &mut Runtime, all: bool) {
+    /// Writes the access log lines of the responses sent whole.
+    fn log_sent(&mut self, rt: &mut Runtime) {
         let sent = self.output.sent();
-        while let Some(s) = self.sending.front() {
-            if s.end > sent && !all {
-                break;
-            }
-            let Some(s) = self.sending.pop_front() else { break };
-            let body_bytes = sent.min(s.end).saturating_sub(s.body_start);
-            let rec = AccessRecord {
-                peer: self.peer,
-                request_line: &s.record.line,
-                status: s.record.status,
-                body_bytes,
-                referer: s.record.referer.as_deref(),
-                user_agent: s.record.user_agent.as_deref(),
-            };
-            rt.log.access(&rec, &rt.clock.time_local, rt.clock.now);
+        while self.sending.front().is_some_and(|s| s.end <= sent) {
+            self.log_front(rt);
         }
+    }
+
+    /// The connection ends: writes the access log lines of the responses
+    /// still going out, with what was sent of them.
+    fn log_unfinished(&mut self, rt: &mut Runtime) {
+        while !self.sending.is_empty() {
+            self.log_front(rt);
+        }
+    }
+
+    /// Writes the access log line of the oldest response going out.
+    fn log_front(&mut self, rt: &mut Runtime) {
+        let Some(s) = self.sending.pop_front() else { return };
+        let body_bytes = self.output.sent().min(s.end).saturating_sub(s.body_start);
+        let rec = AccessRecord {
+            peer: self.peer,
+            request_line: &s.record.line,
+            status: s.record.status,
+            body_bytes,
+            referer: s.record.referer.as_deref(),
+            user_agent: s.record.user_agent.as_deref(),
+        };
+        rt.log.access(&rec, &rt.clock.time_local, rt.clock.now);
     }
 
     /// Moves requests along while the output is not backlogged.
@@ -606,7 +619,9 @@ impl Connection {
             sink: BodySink::Discard,
             held: Vec::new(),
             action: None,
+            set_cookie: None,
         };
+        let session = track_session(&req, env.rt);
         let action = match route.action {
             Ok(a) => a,
             Err(e) => {
@@ -620,6 +635,32 @@ impl Connection {
                     host,
                     req.at,
                 ))
+            }
+        };
+        let action = match session {
+            Ok(None) => action,
+            Ok(Some(tracked)) => {
+                req.set_cookie = tracked.set_cookie;
+                let mut action = action;
+                if let Action::Handler(h) = &mut action {
+                    let site = Rc::clone(&req.site);
+                    h.session(
+                        &mut Cx { site: &site, rt: env.rt, sources: env.sources },
+                        &tracked.id,
+                    );
+                }
+                action
+            }
+            Err(e) => {
+                log_cause(&e, &req, self.peer, env.rt);
+                let host = req.host();
+                let error =
+                    error_reply(&req.site, &env.rt.cache, e.status, self.listener, host, req.at);
+                if let Action::Handler(mut h) = action {
+                    let site = Rc::clone(&req.site);
+                    h.finish(&mut Cx { site: &site, rt: env.rt, sources: env.sources });
+                }
+                Action::Reply(error)
             }
         };
         let has_body = req.body.is_some();
@@ -643,7 +684,7 @@ impl Connection {
                         Err(e) => {
                             h.finish(&mut cx);
                             req.body = None;
-                            self.req = Some(req);
+                            self.req = Some(Box::new(req));
                             self.fail(e, env);
                             return;
                         }
@@ -667,7 +708,7 @@ impl Connection {
         if read_body {
             req.stage = Stage::Body;
         }
-        self.req = Some(req);
+        self.req = Some(Box::new(req));
     }
 
     /// Feeds body bytes from the read buffer through the decoder to the sink.
@@ -693,6 +734,13 @@ impl Connection {
         };
         let input = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
         if input.is_empty() {
+            // The client went away before the end of its body (nginx:
+            // "client prematurely closed connection"): nothing will come,
+            // and the handler must not wait for the body timeout to
+            // release what it holds (an upload's temporary file).
+            if self.peer_eof {
+                return Ok(Progress::Close);
+            }
             return Ok(Progress::Blocked);
         }
         let mut scratch = std::mem::take(&mut cx.rt.scratch);
@@ -808,6 +856,17 @@ impl Connection {
         let Some(req) = self.req.as_mut() else { return };
         if matches!(reply.body, ReplyBody::File { len, .. } if len <= SMALL_FILE_BYTES) {
             reply = read_small_file(reply, req, self.peer, self.listener, env.rt);
+        }
+        if let Some(cookie) = req.set_cookie.take() {
+            // Unless the handler set the session cookie itself (ending it).
+            let own = reply.headers.iter().any(|(n, v)| {
+                *n == "Set-Cookie"
+                    && v.starts_with(session::COOKIE)
+                    && v.get(session::COOKIE.len()..).is_some_and(|r| r.starts_with('='))
+            });
+            if !own {
+                reply.headers.push(("Set-Cookie", cookie));
+            }
         }
         let close = reply.close || !req.keep_alive || self.detached;
         let framing = Framing::of(&reply, req.http10);
@@ -969,7 +1028,7 @@ impl Connection {
     }
 
     /// The deadline phase now, and whether its timer must restart.
-    pub fn phase_now(&mut self) -> (Phase, bool) {
+    pub fn deadline_phase(&mut self) -> (Phase, bool) {
         let phase = if self.input == Input::Linger {
             Phase::Linger
         } else if self.output.wants_write() {
@@ -1049,6 +1108,21 @@ fn offer(req: &mut Request, cx: &mut Cx<'_>, data: &[u8]) -> Result<usize, HttpE
 }
 
 /// Lets the request's handler release what it holds.
+/// Finds or starts the session of a request to a `session on` location.
+fn track_session(req: &Request, rt: &mut Runtime) -> Result<Option<session::Tracked>, HttpError> {
+    let Some(at) = req.at else { return Ok(None) };
+    if !req.site.location(at).is_some_and(|l| l.session) {
+        return Ok(None);
+    }
+    let config = &req.site.config;
+    let presented = cookie::find(&req.head, &req.raw, session::COOKIE.as_bytes());
+    let now = rt.clock.now;
+    match rt.sessions.track(presented, now, config.session_timeout, config.session_max) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => Err(HttpError::io("getrandom()", Path::new("session id"), e)),
+    }
+}
+
 fn finish_handler(req: &mut Request, env: &mut Env<'_>) {
     if let Some(Action::Handler(h)) = req.action.as_mut() {
         let site = Rc::clone(&req.site);
@@ -1125,7 +1199,7 @@ fn unparsed_line(buf: &[u8]) -> &[u8] {
 }
 
 /// Converts a duration from now.
-pub fn after(now: Instant, d: Duration) -> Instant {
+pub fn deadline_after(now: Instant, d: Duration) -> Instant {
     // The configuration bounds durations (365 days), so this cannot
     // overflow; if it ever did, the deadline would be a year away rather
     // than already past (which would drop every connection).

@@ -192,7 +192,7 @@ fn head_in_pieces_is_answered_once_whole() {
     for piece in [&b"GET /a.t"[..], b"xt HTTP/1.1\r\nHo", b"st: x\r\n"] {
         rig.send(piece);
         rig.drive();
-        assert_eq!(rig.conn.phase_now().0, Phase::Header);
+        assert_eq!(rig.conn.deadline_phase().0, Phase::Header);
     }
     assert_eq!(rig.received(), "", "nothing before the head ends");
     rig.send(b"\r\n");
@@ -221,7 +221,7 @@ fn handler_answers_later() {
     rig.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
     rig.drive();
     assert_eq!(rig.received(), "", "no reply before the handler has one");
-    assert_eq!(rig.conn.phase_now().0, Phase::Wait);
+    assert_eq!(rig.conn.deadline_phase().0, Phase::Wait);
     assert!(rig.conn.wants_read(), "reads ahead while the handler works");
     state.borrow_mut().ready = true;
     rig.drive();

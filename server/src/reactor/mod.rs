@@ -59,7 +59,7 @@ use poller::{Events, Interest, Mode, Poller, Token};
 use crate::handlers::Sources;
 use crate::log::{Level, Log};
 use crate::site::{Runtime, Site};
-use connection::{after, Connection, Env, Phase, Verdict, LINGER};
+use connection::{deadline_after, Connection, Env, Phase, Verdict, LINGER};
 use slab::{Key, Slab};
 use timer::{TimerSlot, Timers};
 
@@ -324,37 +324,11 @@ impl<P: Poller> Server<P> {
         self.work.clear();
         for ev in events.iter() {
             let key = Key::from_usize(ev.token().0);
-            let (read, write) = (ev.is_readable(), ev.is_writable());
-            let closed = ev.is_read_closed() || ev.is_error();
-            // A stale token (source gone, slot reused) finds nothing.
-            let owner = match self.sources.get_mut(key) {
-                Some(Source::Signal) => {
-                    self.on_signals();
-                    continue;
-                }
-                Some(Source::Listener(_)) => {
-                    self.accept(key);
-                    continue;
-                }
-                Some(Source::Connection(c)) => {
-                    c.reported.read |= read || closed;
-                    c.reported.write |= write || ev.is_error();
-                    c.reported.closed |= closed;
-                    key
-                }
-                Some(Source::Pipe(p)) => {
-                    p.reported_tick = self.tick;
-                    p.readable = read || closed;
-                    p.writable = write || ev.is_error();
-                    p.owner
-                }
-                Some(Source::Busy) | None => continue,
-            };
-            if let Some(Source::Connection(c)) = self.sources.get_mut(owner) {
-                if c.scheduled != self.tick {
-                    c.scheduled = self.tick;
-                    self.work.push(owner);
-                }
+            match note_event(&mut self.sources, key, ev, self.tick) {
+                Noted::Signal => self.on_signals(),
+                Noted::Listener => self.accept(key),
+                Noted::Drive(owner) => self.work.push(owner),
+                Noted::Nothing => {}
             }
         }
         let work = std::mem::take(&mut self.work);
@@ -417,7 +391,7 @@ impl<P: Poller> Server<P> {
             *slot = Source::Connection(conn);
         }
         match verdict {
-            Verdict::Keep => self.after(key),
+            Verdict::Keep => self.sync_connection(key),
             Verdict::Close => self.close(key),
         }
     }
@@ -426,14 +400,14 @@ impl<P: Poller> Server<P> {
         self.with_connection(key, |conn, env| conn.drive(env));
     }
 
-    /// Bookkeeping after a connection changed: deadline, idle queue,
-    /// registration.
-    fn after(&mut self, key: Key) {
+    /// Brings the reactor's view of connection `key` in line with its new
+    /// state: its deadline, its idle-queue entry, its poller registration.
+    fn sync_connection(&mut self, key: Key) {
         let Some(Source::Connection(conn)) = self.sources.get_mut(key) else { return };
         let now = self.rt.clock.now;
-        let (phase, restart) = conn.phase_now();
+        let (phase, restart) = conn.deadline_phase();
         if restart {
-            let at = phase_timeout(&self.site.config, conn, phase).map(|d| after(now, d));
+            let at = phase_timeout(&self.site.config, conn, phase).map(|d| deadline_after(now, d));
             self.timers.schedule(key, &mut conn.timer, at);
         }
         // Every turn of an idle keep-alive connection queues it anew (older
@@ -561,7 +535,7 @@ impl<P: Poller> Server<P> {
                     if let Some(line) = self.accept_errors.note(now, &what) {
                         self.rt.error(Level::Crit, &line);
                     }
-                    self.pause_accept(Some(after(now, ACCEPT_BACKOFF)));
+                    self.pause_accept(Some(deadline_after(now, ACCEPT_BACKOFF)));
                     return;
                 }
                 Err(e) => {
@@ -597,7 +571,7 @@ impl<P: Poller> Server<P> {
             self.connections -= 1;
             return;
         }
-        self.after(key);
+        self.sync_connection(key);
     }
 
     fn add_listener(&mut self, l: Listening) -> io::Result<()> {
@@ -648,7 +622,7 @@ impl<P: Poller> Server<P> {
         }
         if let Err(e) = self.register_listeners() {
             self.rt.error(Level::Alert, &format!("cannot resume accepting: {e}"));
-            self.accept_paused_until = Some(after(self.rt.clock.now, ACCEPT_BACKOFF));
+            self.accept_paused_until = Some(deadline_after(self.rt.clock.now, ACCEPT_BACKOFF));
         }
     }
 
@@ -875,8 +849,8 @@ impl<P: Poller> Server<P> {
                 continue;
             }
             let Some(Source::Connection(conn)) = self.sources.get_mut(key) else { continue };
-            let (phase, _) = conn.phase_now();
-            let at = phase_timeout(&self.site.config, conn, phase).map(|d| after(now, d));
+            let (phase, _) = conn.deadline_phase();
+            let at = phase_timeout(&self.site.config, conn, phase).map(|d| deadline_after(now, d));
             self.timers.schedule(key, &mut conn.timer, at);
         }
         drop(old);
@@ -900,7 +874,7 @@ impl<P: Poller> Server<P> {
         let msg = format!("{sig} received, graceful shutdown: no longer accepting");
         self.rt.error(Level::Notice, &msg);
         self.rt.shutting_down = true;
-        self.grace_until = Some(after(now, GRACE_PERIOD));
+        self.grace_until = Some(deadline_after(now, GRACE_PERIOD));
         self.pause_accept(None);
         for key in std::mem::take(&mut self.listeners) {
             self.sources.remove(key);
@@ -1007,6 +981,53 @@ impl<P: Poller> Sources for Registry<'_, P> {
     }
 }
 
+/// What an event means for the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Noted {
+    /// The signal pipe is readable.
+    Signal,
+    /// A listener has connections waiting.
+    Listener,
+    /// Drive this connection (first report of it, or of one of its pipes,
+    /// in this iteration).
+    Drive(Key),
+    /// Nothing to do: a stale token, or a connection already queued.
+    Nothing,
+}
+
+/// Notes what event `ev` reported for source `key` in iteration `tick`: on
+/// a connection, or on a pipe (where its handler's `take_readable` and
+/// `take_writable` find it in this iteration only).
+fn note_event(sources: &mut Slab<Source>, key: Key, ev: &poller::Event, tick: u64) -> Noted {
+    let (read, write) = (ev.is_readable(), ev.is_writable());
+    let closed = ev.is_read_closed() || ev.is_error();
+    // A stale token (source gone, slot reused) finds nothing.
+    let owner = match sources.get_mut(key) {
+        Some(Source::Signal) => return Noted::Signal,
+        Some(Source::Listener(_)) => return Noted::Listener,
+        Some(Source::Connection(c)) => {
+            c.reported.read |= read || closed;
+            c.reported.write |= write || ev.is_error();
+            c.reported.closed |= closed;
+            key
+        }
+        Some(Source::Pipe(p)) => {
+            p.reported_tick = tick;
+            p.readable = read || closed;
+            p.writable = write || ev.is_error();
+            p.owner
+        }
+        Some(Source::Busy) | None => return Noted::Nothing,
+    };
+    match sources.get_mut(owner) {
+        Some(Source::Connection(c)) if c.scheduled != tick => {
+            c.scheduled = tick;
+            Noted::Drive(owner)
+        }
+        _ => Noted::Nothing,
+    }
+}
+
 /// Brings a level-triggered registration from `current` to `want`
 /// (`None`: not registered), with the one poller call that takes.
 fn watch_level<P: Poller>(
@@ -1046,7 +1067,7 @@ fn timer_slot_mut(sources: &mut Slab<Source>, key: Key) -> Option<&mut TimerSlot
 
 /// An instant past every deadline (for sending every pending kill now).
 fn far_future(now: Instant) -> Instant {
-    after(now, config::MAX_DURATION)
+    deadline_after(now, config::MAX_DURATION)
 }
 
 /// Binds `l`'s address with its options; the error names the address and
@@ -1152,6 +1173,92 @@ mod tests {
         let addrs: Vec<SocketAddr> =
             vec!["127.0.0.1:8080".parse().unwrap(), "[::1]:80".parse().unwrap()];
         assert_eq!(urls(&addrs), "http://127.0.0.1:8080/ http://[::1]:80/");
+    }
+
+    /// A handler's pipe through the reactor's registry, on a real poller:
+    /// reported under its own key, usable once per iteration and only in
+    /// the iteration that reported it, unwatched on demand, with a timer,
+    /// and gone once deregistered.
+    #[test]
+    fn pipe_sources_follow_the_io_rule() {
+        pipe_sources_on::<poller::DefaultPoller>();
+        pipe_sources_on::<poller::Poll>();
+    }
+
+    fn pipe_sources_on<P: Poller>() {
+        use std::io::Write;
+        let mut poller = P::new().unwrap_or_else(|e| panic!("poller: {e}"));
+        let mut sources = Slab::default();
+        let mut timers = Timers::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0");
+        let listener = listener.unwrap_or_else(|e| panic!("bind: {e}"));
+        let stream = listener.local_addr().and_then(std::net::TcpStream::connect);
+        let stream = stream.unwrap_or_else(|e| panic!("socket: {e}"));
+        let peer = stream.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let conn = Connection::new(stream, peer, 0, 0, 4096);
+        let owner = sources
+            .insert(Source::Connection(Box::new(conn)))
+            .unwrap_or_else(|_| panic!("slab full"));
+        let (read_end, write_end) = platform::fd::pipe().unwrap_or_else(|e| panic!("pipe: {e}"));
+        let mut write_end = std::fs::File::from(write_end);
+        let mut events = Events::with_capacity(8);
+
+        let mut reg = Registry {
+            poller: &mut poller,
+            sources: &mut sources,
+            timers: &mut timers,
+            owner,
+            tick: 1,
+        };
+        let key =
+            reg.register(read_end.as_fd(), Interest::READABLE).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!reg.take_readable(key), "usable before any report");
+        write_end.write_all(b"x").unwrap_or_else(|e| panic!("write: {e}"));
+        poller.poll(&mut events, Some(Duration::from_secs(1))).unwrap_or_else(|e| panic!("{e}"));
+        let ev = events.iter().next().unwrap_or_else(|| panic!("no event for the pipe"));
+        assert_eq!(ev.token(), Token(key.to_usize()));
+        assert_eq!(
+            note_event(&mut sources, key, ev, 2),
+            Noted::Drive(owner),
+            "its owner is driven"
+        );
+        assert_eq!(
+            note_event(&mut sources, key, ev, 2),
+            Noted::Nothing,
+            "driven once per iteration"
+        );
+
+        let mut reg = Registry {
+            poller: &mut poller,
+            sources: &mut sources,
+            timers: &mut timers,
+            owner,
+            tick: 2,
+        };
+        assert!(reg.take_readable(key), "reported in this iteration");
+        assert!(!reg.take_readable(key), "one read per iteration");
+        assert!(!reg.take_writable(key), "not reported writable");
+        let now = Instant::now();
+        reg.set_timer(key, Some(now));
+        reg.watch(key, read_end.as_fd(), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(timers.next(), Some(now));
+
+        poller.poll(&mut events, Some(Duration::ZERO)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(events.iter().next().is_none(), "an unwatched pipe is not reported");
+        let mut reg = Registry {
+            poller: &mut poller,
+            sources: &mut sources,
+            timers: &mut timers,
+            owner,
+            tick: 3,
+        };
+        assert!(!reg.take_readable(key), "a report of an earlier iteration is not reused");
+        reg.watch(key, read_end.as_fd(), Some(Interest::READABLE))
+            .unwrap_or_else(|e| panic!("{e}"));
+        reg.deregister(key, read_end.as_fd());
+        assert!(sources.get(key).is_none(), "deregistered");
+        poller.poll(&mut events, Some(Duration::ZERO)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(events.iter().next().is_none(), "no event after deregister");
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Request {
     pub held: Vec<u8>,
     /// What answers it; `Action::Reply` is taken when sent.
     pub action: Option<Action>,
+    /// A `Set-Cookie` value for the response (the session cookie).
+    pub set_cookie: Option<String>,
 }
 
 impl Request {

@@ -57,7 +57,7 @@ use crate::error::HttpError;
 use crate::http::request::{parse_head, BodyKind, Head, Limits, Method, Status};
 use crate::http::response::{Reply, ReplyBody};
 use crate::log::Level;
-use crate::reactor::connection::after;
+use crate::reactor::connection::deadline_after;
 use crate::reactor::slab::Key;
 use crate::site::Site;
 use head::{CgiHead, MAX_CGI_HEAD_BYTES};
@@ -384,7 +384,7 @@ impl Cgi {
     /// Watches stdout and stderr for reading; the silence timer starts
     /// when stdout was not watched before.
     fn watch_output(&mut self, cx: &mut Cx<'_>) -> Result<(), HttpError> {
-        let at = after(cx.rt.clock.now, self.timeout);
+        let at = deadline_after(cx.rt.clock.now, self.timeout);
         let Some(child) = self.child.as_mut() else { return Ok(()) };
         if let Some(err) = child.stderr.as_mut() {
             set_watch(cx, err, Some(Interest::READABLE))?;
@@ -462,7 +462,7 @@ impl Cgi {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<Option<usize>, HttpError> {
-        let at = after(cx.rt.clock.now, self.timeout);
+        let at = deadline_after(cx.rt.clock.now, self.timeout);
         let Some(child) = self.child.as_mut() else { return Ok(Some(0)) };
         let Some(pipe) = child.stdout.as_mut() else { return Ok(Some(0)) };
         if max == 0 || !cx.sources.take_readable(pipe.key) {
@@ -601,7 +601,7 @@ impl Cgi {
             // The group exists while any of its processes does (its id is
             // not reused before), so the later SIGKILL cannot hit another.
             if platform::process::killpg(child.pid, platform::process::SIGTERM).is_ok() {
-                let at = after(cx.rt.clock.now, KILL_GRACE);
+                let at = deadline_after(cx.rt.clock.now, KILL_GRACE);
                 cx.rt.kills.push((child.pid, at));
             }
         }

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# The project's benchmark: Berth beside nginx (one worker) and lighttpd on
+# equivalent configurations (same files, access logs off, sendfile on,
+# keep-alive on), each server pinned to core 0 and the load (wrk) to core 1,
+# every scenario against each server in turn, in one run. Prints requests/s,
+# server CPU microseconds per request (from /proc/PID/stat), Berth's ratios,
+# and writes bench/results.md and a chart, bench/results.png (gnuplot).
+#
+# Scenarios: 1 KiB keep-alive at 50 and 500 connections, 1 MiB at 10,
+# 1 KiB with `Connection: close` at 50, a 404 at 50, pipelined requests
+# (depth 16) at 50, and idle keep-alive connections (RSS per connection).
+# A CGI scenario joins once Berth runs CGI.
+#
+# Usage: bench/run.sh [--short]
+#   --short: 3 s per scenario and 1,000 idle connections (a smoke run);
+#   default: 10 s per scenario and 10,000 idle connections.
+# Installs nginx-light, lighttpd, wrk and gnuplot-nox with apt-get when run as
+# root. Never run by the tests; machines here are shared, so read ratios from
+# one run, not absolute numbers across runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=10s; idle=10000
+if [ "${1:-}" = "--short" ]; then duration=3s; idle=1000; fi
+
+need=()
+for tool in nginx:nginx-light lighttpd:lighttpd wrk:wrk gnuplot:gnuplot-nox; do
+  command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "bench: install ${need[*]} first" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+export PATH=$PATH:/usr/sbin
+if [ "$(nproc)" -ge 2 ]; then srv_pin="taskset -c 0"; cli_pin="taskset -c 1"; else srv_pin=""; cli_pin=""; fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+cargo build --release -q -p server --bin berth
+berth_bin=$PWD/${CARGO_TARGET_DIR:-target}/release/berth
+work=$(mktemp -d)
+declare -A pid
+cleanup() {
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/www" "$work/logs"
+head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$work/www/1k.txt"
+head -c $((1024 * 1024)) /dev/urandom > "$work/www/1m.bin"
+cat > "$work/pipeline.lua" <<'LUA'
+init = function(args)
+  local r = {}
+  for i = 1, 16 do r[i] = wrk.format(nil, "/1k.txt") end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+declare -A port
+for s in berth nginx lighttpd; do port[$s]=$(free_port); done
+
+cat > "$work/berth.conf" <<CONF
+max_connections 20000;
+access_log off;
+error_log $work/logs/berth-error.log;
+server {
+    listen 127.0.0.1:${port[berth]};
+    root $work/www;
+}
+CONF
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx.pid;
+error_log $work/logs/nginx-error.log;
+worker_rlimit_nofile 20000;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_body_temp_path $work/logs;
+    proxy_temp_path $work/logs;
+    fastcgi_temp_path $work/logs;
+    uwsgi_temp_path $work/logs;
+    scgi_temp_path $work/logs;
+    server { listen 127.0.0.1:${port[nginx]}; root $work/www; }
+}
+CONF
+cat > "$work/lighttpd.conf" <<CONF
+server.document-root = "$work/www"
+server.bind = "127.0.0.1"
+server.port = ${port[lighttpd]}
+server.errorlog = "$work/logs/lighttpd-error.log"
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 75
+server.network-backend = "sendfile"
+server.max-connections = 20000
+server.max-fds = 40000
+CONF
+
+$srv_pin "$berth_bin" -c "$work/berth.conf" 2>"$work/logs/berth.err" & pid[berth]=$!
+$srv_pin nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/nginx.err" & pid[nginx]=$!
+$srv_pin lighttpd -D -f "$work/lighttpd.conf" 2>"$work/logs/lighttpd.err" & pid[lighttpd]=$!
+for s in berth nginx lighttpd; do
+  ok=0
+  for _ in $(seq 50); do
+    curl -sf -o /dev/null "http://127.0.0.1:${port[$s]}/1k.txt" && { ok=1; break; }
+    sleep 0.1
+  done
+  [ $ok = 1 ] || { echo "bench: $s did not answer" >&2; cat "$work"/logs/*.err >&2; exit 1; }
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+rows=()
+# scenario NAME CONNS PATH [wrk options...]: one wrk run per server.
+scenario() {
+  local name=$1 conns=$2 path=$3; shift 3
+  local line="$name"
+  declare -A r c
+  for s in berth nginx lighttpd; do
+    local t0 t1 out reqs
+    t0=$(cpu_ticks "${pid[$s]}")
+    out=$($cli_pin wrk -t1 -c"$conns" -d"$duration" "$@" "http://127.0.0.1:${port[$s]}$path")
+    t1=$(cpu_ticks "${pid[$s]}")
+    r[$s]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    c[$s]=$(awk -v t=$((t1 - t0)) -v hz="$tck" -v n="$reqs" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+    if grep -q 'Socket errors' <<<"$out"; then echo "  ($s: $(grep 'Socket errors' <<<"$out" | xargs))" >&2; fi
+  done
+  rows+=("$name|${r[berth]}|${c[berth]}|${r[nginx]}|${c[nginx]}|${r[lighttpd]}|${c[lighttpd]}")
+  printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s\n' "$name" "${r[berth]}" "${c[berth]}" "${r[nginx]}" "${c[nginx]}" \
+    "${r[lighttpd]}" "${c[lighttpd]}" \
+    "$(awk -v a="${r[berth]}" -v b="${r[nginx]}" 'BEGIN{printf "%.2f", b ? a / b : 0}')" \
+    "$(awk -v a="${r[berth]}" -v b="${r[lighttpd]}" 'BEGIN{printf "%.2f", b ? a / b : 0}')"
+}
+
+printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s\n' scenario berth "us/req" nginx "us/req" lighttpd "us/req" "b/ng" "b/lt"
+scenario "1 KiB keep-alive, 50" 50 /1k.txt
+scenario "1 KiB keep-alive, 500" 500 /1k.txt
+scenario "1 MiB keep-alive, 10" 10 /1m.bin
+scenario "1 KiB Connection: close, 50" 50 /1k.txt -H "Connection: close"
+scenario "404, 50" 50 /missing
+scenario "pipelined x16, 50" 50 /1k.txt -s "$work/pipeline.lua"
+
+# Idle keep-alive memory: RSS growth per connection held open after one
+# request each.
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+declare -A per
+for s in berth nginx lighttpd; do
+  before=$(rss_kib "${pid[$s]}")
+  after=$(python3 - "${port[$s]}" "$idle" "${pid[$s]}" <<'PY'
+import socket, sys, time
+port, n, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+conns = []
+req = b"GET /1k.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+for _ in range(n):
+    c = socket.create_connection(("127.0.0.1", port), 5)
+    c.sendall(req)
+    got = b""
+    while len(got) < 1024 or b"\r\n\r\n" not in got:
+        got += c.recv(65536)
+    conns.append(c)
+time.sleep(1)
+for line in open("/proc/%d/status" % pid):
+    if line.startswith("VmRSS:"):
+        print(line.split()[1])
+for c in conns:
+    c.close()
+PY
+)
+  per[$s]=$(awk -v a="$after" -v b="$before" -v n="$idle" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+done
+printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]}" "" "${per[nginx]}" "" "${per[lighttpd]}" ""
+echo "CGI hello: not measured (Berth does not run CGI yet)"
+
+{
+  echo "| scenario | Berth | nginx | lighttpd | Berth/nginx | Berth/lighttpd |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for row in "${rows[@]}"; do
+    IFS='|' read -r name rb cb rn cn rl cl <<<"$row"
+    printf '| %s | %s, %s us | %s, %s us | %s, %s us | %s | %s |\n' "$name" "$rb" "$cb" "$rn" "$cn" "$rl" "$cl" \
+      "$(awk -v a="$rb" -v b="$rn" 'BEGIN{printf "%.2f", b ? a / b : 0}')" \
+      "$(awk -v a="$rb" -v b="$rl" 'BEGIN{printf "%.2f", b ? a / b : 0}')"
+  done
+  printf '| idle keep-alive memory | %s B/conn | %s B/conn | %s B/conn | %s | %s |\n' "${per[berth]}" "${per[nginx]}" "${per[lighttpd]}" \
+    "$(awk -v a="${per[berth]}" -v b="${per[nginx]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')" \
+    "$(awk -v a="${per[berth]}" -v b="${per[lighttpd]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')"
+  echo
+  echo "($(date -u +%F), $(nproc) cores, wrk -t1 -d$duration, servers on core 0, wrk on core 1; requests/s and server CPU per request; $idle idle connections)"
+} > bench/results.md
+
+# The chart: requests/s relative to nginx, per scenario and server.
+for row in "${rows[@]}"; do
+  IFS='|' read -r name rb _ rn _ rl _ <<<"$row"
+  printf '"%s" %s %s %s\n' "$name" "$(awk -v a="$rb" -v b="$rn" 'BEGIN{print b ? a / b : 0}')" 1 \
+    "$(awk -v a="$rl" -v b="$rn" 'BEGIN{print b ? a / b : 0}')"
+done > "$work/chart.dat"
+gnuplot <<GP
+set terminal pngcairo size 1000,520 font "sans,10"
+set output "bench/results.png"
+set title "Requests/s relative to nginx (one worker), one run on $(nproc) cores"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set yrange [0:*]
+set ylabel "x nginx"
+set xtics rotate by -20
+set key top left
+plot "$work/chart.dat" using 2:xtic(1) title "Berth", "" using 3 title "nginx", "" using 4 title "lighttpd"
+GP
+echo "wrote bench/results.md and bench/results.png"
