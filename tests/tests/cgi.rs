@@ -32,6 +32,10 @@ server {
         cgi .cgi;
         cgi .nope no-such-interpreter-for-berth;
     }
+    location /sess {
+        session on;
+        cgi .py /usr/bin/python3;
+    }
     location /quick {
         cgi .sh /bin/sh;
         cgi .py /usr/bin/python3;
@@ -64,6 +68,12 @@ fn files(dir: &TempDir) {
     dir.file("www/index.html", "static index\n")
         .file("www/hello.txt", "hello, world\n")
         .file("www/cgi-bin/env.py", ENV_PY)
+        .file("www/sess/env.py", ENV_PY)
+        .file(
+            "www/sess/count.py",
+            "import os\nn = int(os.environ.get('BERTH_SESSION_VAR_n', '0')) + 1\n\
+             print('Content-Type: text/plain')\nprint(f'X-Berth-Session: n={n}')\nprint()\nprint(n)\n",
+        )
         .file("www/cgi-bin/hello.sh", "printf 'Content-Type: text/plain\\n\\nhello from sh\\n'\n")
         .file(
             "www/cgi-bin/status.py",
@@ -222,6 +232,29 @@ tests::backend_tests! {
             assert_eq!(var(&t, absent), None, "{absent} in:\n{t}");
         }
         assert!(t.contains(&format!("ARGV=['{}']", root.join("cgi-bin/env.py").display())), "{t}");
+    }
+
+    /// In a `session on` location the script gets its session's variables
+    /// and sets values with X-Berth-Session, which is not passed on.
+    fn session_variables_reach_the_script(backend) {
+        let berth = start(backend);
+        let r = berth.get("/sess/count.py");
+        r.assert_status(200);
+        assert_eq!(r.text(), "1\n");
+        assert_eq!(r.header("X-Berth-Session"), None, "{}", r.raw_head);
+        let cookie = r.expect_header("Set-Cookie").split(';').next().unwrap_or("").to_string();
+        assert!(cookie.starts_with("BERTHSID="), "{cookie}");
+        let with_cookie = |path: &str| {
+            berth.exchange(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\n\r\n"))
+        };
+        assert_eq!(with_cookie("/sess/count.py").assert_status(200).text(), "2\n");
+        let t = with_cookie("/sess/env.py").assert_status(200).text();
+        assert_eq!(var(&t, "BERTH_SESSION_ID"), cookie.strip_prefix("BERTHSID="));
+        assert_eq!(var(&t, "BERTH_SESSION_VAR_n"), Some("2"));
+        assert_eq!(var(&t, "BERTH_SESSION_REQUESTS"), Some("3"));
+        // Outside a session location: no session variables.
+        let t = berth.get("/cgi-bin/env.py").text();
+        assert!(!t.contains("BERTH_SESSION_"), "{t}");
     }
 
     /// The script inherits its three pipes (stdin /dev/null without a body)

@@ -236,6 +236,13 @@ tests::backend_tests! {
         assert!(t.contains("PATH_INFO=/extra/path\n") && t.contains("QUERY_STRING=x=1\n"), "{t}");
         let t = fetch(&berth, "localhost", "/cgi-bin/hello.sh").text();
         assert!(t.starts_with("Hello from /bin/sh"), "{t}");
+        let r = fetch(&berth, "localhost", "/cgi-bin/session.py");
+        let cookie = r.expect_header("Set-Cookie").split(';').next().unwrap_or("").to_string();
+        assert!(r.text().contains("<strong>1</strong> time(s)"), "{}", r.text());
+        let r = berth.exchange(format!(
+            "GET /cgi-bin/session.py HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(r.text().contains("<strong>2</strong> time(s)"), "{}", r.text());
     }
 }
 

@@ -14,8 +14,8 @@
 //! least recently is evicted. A session expires `session_timeout` after its
 //! last use.
 //!
-//! For CGI (the handler of issue 11 calls these; until it does, only the
-//! status page shows values): [`SessionStore::cgi_env`] gives a script its
+//! For CGI (the handler in [`super::cgi`] calls these):
+//! [`SessionStore::cgi_env`] gives a script its
 //! session as `BERTH_SESSION_ID`, `BERTH_SESSION_CREATED`,
 //! `BERTH_SESSION_REQUESTS` and `BERTH_SESSION_VAR_<NAME>`; a script sets a
 //! value with the response header `X-Berth-Session: NAME=VALUE` (`NAME=`

@@ -28,6 +28,11 @@
 //! bound. `cgi_timeout` bounds how long the script may stay silent while it
 //! is watched: 504 before its header, the response cut after it.
 //!
+//! Sessions: in a `session on` location the script also gets its session
+//! as `BERTH_SESSION_*` variables, and sets values with `X-Berth-Session`
+//! response headers, applied here and never passed on (see
+//! [`super::session`]).
+//!
 //! The end: when the exchange ends early (timeout, client gone, error,
 //! shutdown) the script's process group gets `SIGTERM`, and `SIGKILL`
 //! [`KILL_GRACE`] later through the runtime's kill list. The pid is in
@@ -206,6 +211,7 @@ pub fn handler(
         stage: Stage::Start,
         stderr_line: Vec::new(),
         inner: None,
+        session: None,
     }))))
 }
 
@@ -274,6 +280,8 @@ pub struct Cgi {
     stderr_line: Vec<u8>,
     /// What answers after an internal redirect to another script.
     inner: Option<Box<dyn Handler>>,
+    /// The session id, in a `session on` location.
+    session: Option<String>,
 }
 
 impl Cgi {
@@ -306,7 +314,11 @@ impl Cgi {
             content_length,
         };
         let headers = self.headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice()));
-        let vars = env::build(&meta, headers);
+        let mut vars = env::build(&meta, headers);
+        if let Some(id) = &self.session {
+            let session = cx.rt.sessions.cgi_env(id);
+            vars.extend(session.into_iter().map(|(n, v)| (n, v.into_bytes())));
+        }
         let filename = &self.script.filename;
         let mut cmd = match &self.script.interpreter {
             Some(interpreter) => {
@@ -520,7 +532,14 @@ impl Cgi {
             // With a Status, a local Location is passed on as it is.
             reply.headers.push(("Location", path.clone()));
         }
-        reply.fields = head.headers;
+        let (sets, fields): (Vec<_>, Vec<_>) = head
+            .headers
+            .into_iter()
+            .partition(|(n, _)| n.eq_ignore_ascii_case(super::session::SET_HEADER));
+        for (_, value) in sets {
+            self.apply_session(cx, &value);
+        }
+        reply.fields = fields;
         let done = !self.child.as_ref().is_some_and(|c| !c.eof) && rest.is_empty();
         let len = head.content_length;
         reply.body = ReplyBody::Stream { len };
@@ -535,6 +554,28 @@ impl Cgi {
             Stage::Body { pending, left }
         };
         Ok(Some(reply))
+    }
+
+    /// Applies one `X-Berth-Session` header of the script to its session;
+    /// one that cannot be applied is logged, the response goes on.
+    fn apply_session(&self, cx: &mut Cx<'_>, value: &str) {
+        let Some(id) = &self.session else {
+            let why = format!(
+                "CGI script {} sent \"{}\" outside a \"session on\" location: ignored",
+                self.name(),
+                super::session::SET_HEADER
+            );
+            cx.rt.error(Level::Warn, &why);
+            return;
+        };
+        if let Err(e) = cx.rt.sessions.apply(id, value.as_bytes()) {
+            let why = format!(
+                "CGI script {} sent \"{}: {value}\", not applied: {e:?}",
+                self.name(),
+                super::session::SET_HEADER
+            );
+            cx.rt.error(Level::Warn, &why);
+        }
     }
 
     /// Serves `target` (a local path with an optional query) as Berth
@@ -646,6 +687,11 @@ impl Handler for Cgi {
             }
             BodyKind::None => Ok(BodySink::Discard),
         }
+    }
+
+    fn session(&mut self, cx: &mut Cx<'_>, id: &str) {
+        let _ = cx;
+        self.session = Some(id.to_string());
     }
 
     fn body(&mut self, cx: &mut Cx<'_>, data: &[u8]) -> Result<usize, HttpError> {
