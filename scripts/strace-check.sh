@@ -5,8 +5,11 @@
 # direction per iteration.
 #
 # Traffic: keep-alive 1 KiB requests, 16 pipelined requests in one packet, a
-# 4 MiB download read slowly, a 404, HTTP/1.0. The analysis maps poller
-# tokens to fds through epoll_ctl (epoll) or reads poll(2)'s revents.
+# 4 MiB download read slowly, a 404, HTTP/1.0, and CGI: a script's 4 MiB of
+# output read slowly, a 1 MiB POST streamed to a script's stdin, a chunked
+# POST. The analysis maps poller tokens to fds through epoll_ctl (epoll) or
+# reads poll(2)'s revents, and looks at the server's own calls only (the
+# scripts it starts are traced too, with -f, and skipped).
 #
 # Usage: scripts/strace-check.sh [BACKEND...]   (needs strace, python3)
 # BERTH=path checks another build of berth (e.g. an older one, to compare).
@@ -22,8 +25,10 @@ if [ -z "$berth" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/www"
+mkdir -p "$work/www/cgi"
 head -c 1024 /dev/urandom > "$work/www/1k.bin"
+printf 'printf "Content-Type: application/octet-stream\\n\\n"\nhead -c 4194304 /dev/zero\n' > "$work/www/cgi/big.sh"
+printf 'printf "Content-Type: text/plain\\n\\n"\nwc -c\n' > "$work/www/cgi/count.sh"
 head -c $((4 * 1024 * 1024)) /dev/urandom > "$work/www/4m.bin"
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 cat > "$work/berth.conf" <<CONF
@@ -31,6 +36,7 @@ access_log $work/access.log;
 server {
     listen 127.0.0.1:$port;
     root $work/www;
+    location /cgi { cgi .sh /bin/sh; client_max_body_size 10m; }
 }
 CONF
 
@@ -72,6 +78,23 @@ while n < 4 * 1024 * 1024:
     n += len(b)
     time.sleep(0.001)
 c = conn(); c.sendall(b"GET /missing HTTP/1.0\r\n\r\n"); c.recv(4096)
+cgi = conn()
+cgi.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+cgi.sendall(b"GET /cgi/big.sh HTTP/1.0\r\n\r\n")
+n = 0
+while True:
+    b = cgi.recv(65536)
+    if not b: break
+    n += len(b)
+    time.sleep(0.001)
+assert n > 4 * 1024 * 1024, n
+post = conn()
+body = b"p" * (1024 * 1024)
+post.sendall(b"POST /cgi/count.sh HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+assert read_all(post, 10**9).endswith(b"1048576\n")
+ch = conn()
+ch.sendall(b"POST /cgi/count.sh HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + b"5\r\nhello\r\n0\r\n\r\n")
+assert read_all(ch, 10**9).endswith(b"5\n")
 PY
   # Stop berth itself (strace's child); strace exits with it.
   kill -TERM "$(pgrep -P "$pid")"; wait "$pid" || true
@@ -83,12 +106,16 @@ watched = set()   # fds ever given to the poller
 reported = {}     # fd -> set of "r"/"w" for the current iteration
 used = {}         # (fd, dir) -> count in the current iteration
 violations, iterations, ios = [], 0, 0
+server_pid = None
 io_dir = {"read": "r", "recvfrom": "r", "write": "w", "writev": "w", "sendto": "w", "sendfile": "w"}
 for line in open(path):
-    m = re.match(r"\d+\s+[\d:.]+\s+(\w+)\((.*)", line)
+    m = re.match(r"(\d+)\s+[\d:.]+\s+(\w+)\((.*)", line)
     if not m or "<unfinished" in line or "resumed>" in line:
         continue
-    call, rest = m.group(1), m.group(2)
+    pid, call, rest = m.group(1), m.group(2), m.group(3)
+    server_pid = server_pid or pid
+    if pid != server_pid:
+        continue   # a CGI script (or the fork before its exec)
     if call == "epoll_ctl":
         mm = re.match(r"\d+, EPOLL_CTL_(\w+), (\d+)(?:, \{.*u64=(\d+)\})?", rest)
         if mm:

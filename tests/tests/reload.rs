@@ -177,7 +177,7 @@ tests::backend_tests! {
         let line = text.lines().position(|l| l.contains("a/c X")).unwrap_or(0) + 1;
         assert_eq!(reload_with(&berth, &text), RELOADED);
         let want = format!(
-            "[warn] {}:{line}:35: warning: duplicate extension \"X\"",
+            "[warn] {}:{line}:38: warning: duplicate extension \"X\"",
             berth.config_path().display()
         );
         let log = berth.stderr_text();
