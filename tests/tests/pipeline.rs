@@ -11,7 +11,7 @@ use tests::{get, Berth};
 
 /// Size of the download that a graceful stop must not stall: far more than
 /// the kernel's socket buffers hold.
-const DOWNLOAD: usize = 32 * 1024 * 1024;
+const DOWNLOAD: usize = 16 * 1024 * 1024;
 
 fn big(dir: &TempDir) {
     site::standard_files(dir);
