@@ -8,8 +8,9 @@
 #
 # Scenarios: 1 KiB keep-alive at 50 and 500 connections, 1 MiB at 10,
 # 1 KiB with `Connection: close` at 50, a 404 at 50, pipelined requests
-# (depth 16) at 50, and idle keep-alive connections (RSS per connection).
-# A CGI scenario joins once Berth runs CGI.
+# (depth 16) at 50, a CGI hello (a /bin/sh script) at 10 beside lighttpd's
+# mod_cgi (nginx has no CGI), and idle keep-alive connections (RSS per
+# connection).
 #
 # Usage: bench/run.sh [--short]
 #   --short: 3 s per scenario and 1,000 idle connections (a smoke run);
@@ -45,7 +46,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/www" "$work/logs"
+mkdir -p "$work/www/cgi-bin" "$work/logs"
+printf 'printf "Content-Type: text/plain\\n\\nhello\\n"\n' > "$work/www/cgi-bin/hello.sh"
 head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$work/www/1k.txt"
 head -c $((1024 * 1024)) /dev/urandom > "$work/www/1m.bin"
 cat > "$work/pipeline.lua" <<'LUA'
@@ -68,6 +70,7 @@ error_log $work/logs/berth-error.log;
 server {
     listen 127.0.0.1:${port[berth]};
     root $work/www;
+    location /cgi-bin { cgi .sh /bin/sh; }
 }
 CONF
 cat > "$work/nginx.conf" <<CONF
@@ -93,6 +96,8 @@ http {
 }
 CONF
 cat > "$work/lighttpd.conf" <<CONF
+server.modules = ("mod_cgi")
+\$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = (".sh" => "/bin/sh") }
 server.document-root = "$work/www"
 server.bind = "127.0.0.1"
 server.port = ${port[lighttpd]}
@@ -116,6 +121,7 @@ for s in berth nginx lighttpd; do
   [ $ok = 1 ] || { echo "bench: $s did not answer" >&2; cat "$work"/logs/*.err >&2; exit 1; }
 done
 
+servers="berth nginx lighttpd"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 rows=()
@@ -124,7 +130,8 @@ scenario() {
   local name=$1 conns=$2 path=$3; shift 3
   local line="$name"
   declare -A r c
-  for s in berth nginx lighttpd; do
+  r[nginx]=0; c[nginx]=0
+  for s in $servers; do
     local t0 t1 out reqs
     t0=$(cpu_ticks "${pid[$s]}")
     out=$($cli_pin wrk -t1 -c"$conns" -d"$duration" "$@" "http://127.0.0.1:${port[$s]}$path")
@@ -148,6 +155,7 @@ scenario "1 MiB keep-alive, 10" 10 /1m.bin
 scenario "1 KiB Connection: close, 50" 50 /1k.txt -H "Connection: close"
 scenario "404, 50" 50 /missing
 scenario "pipelined x16, 50" 50 /1k.txt -s "$work/pipeline.lua"
+servers="berth lighttpd" scenario "CGI hello (sh), 10" 10 /cgi-bin/hello.sh
 
 # Idle keep-alive memory: RSS growth per connection held open after one
 # request each.
@@ -178,14 +186,14 @@ PY
   per[$s]=$(awk -v a="$after" -v b="$before" -v n="$idle" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 done
 printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]}" "" "${per[nginx]}" "" "${per[lighttpd]}" ""
-echo "CGI hello: not measured (Berth does not run CGI yet)"
 
 {
   echo "| scenario | Berth | nginx | lighttpd | Berth/nginx | Berth/lighttpd |"
   echo "|---|---:|---:|---:|---:|---:|"
   for row in "${rows[@]}"; do
     IFS='|' read -r name rb cb rn cn rl cl <<<"$row"
-    printf '| %s | %s, %s us | %s, %s us | %s, %s us | %s | %s |\n' "$name" "$rb" "$cb" "$rn" "$cn" "$rl" "$cl" \
+    nginx_cell="$rn, $cn us"; [ "$rn" = 0 ] && nginx_cell="n/a"
+    printf '| %s | %s, %s us | %s | %s, %s us | %s | %s |\n' "$name" "$rb" "$cb" "$nginx_cell" "$rl" "$cl" \
       "$(awk -v a="$rb" -v b="$rn" 'BEGIN{printf "%.2f", b ? a / b : 0}')" \
       "$(awk -v a="$rb" -v b="$rl" 'BEGIN{printf "%.2f", b ? a / b : 0}')"
   done
@@ -199,6 +207,7 @@ echo "CGI hello: not measured (Berth does not run CGI yet)"
 # The chart: requests/s relative to nginx, per scenario and server.
 for row in "${rows[@]}"; do
   IFS='|' read -r name rb _ rn _ rl _ <<<"$row"
+  [ "$rn" = 0 ] && continue   # no nginx figure (CGI): not on a chart relative to nginx
   printf '"%s" %s %s %s\n' "$name" "$(awk -v a="$rb" -v b="$rn" 'BEGIN{print b ? a / b : 0}')" 1 \
     "$(awk -v a="$rl" -v b="$rn" 'BEGIN{print b ? a / b : 0}')"
 done > "$work/chart.dat"

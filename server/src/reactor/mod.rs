@@ -376,17 +376,7 @@ impl<P: Poller> Server<P> {
             *slot = taken;
             return;
         };
-        let verdict = {
-            let mut reg = Registry {
-                poller: &mut self.poller,
-                sources: &mut self.sources,
-                timers: &mut self.timers,
-                owner: key,
-                tick: self.tick,
-            };
-            let mut env = Env { site: &self.site, rt: &mut self.rt, sources: &mut reg };
-            f(&mut conn, &mut env)
-        };
+        let verdict = self.with_env(key, |env| f(&mut conn, env));
         if let Some(slot) = self.sources.get_mut(key) {
             *slot = Source::Connection(conn);
         }
@@ -448,20 +438,24 @@ impl<P: Poller> Server<P> {
         }
     }
 
+    /// Runs `f` with what a connection (`owner`, out of its slot) is
+    /// driven with: the site, the runtime and the registry of its sources.
+    fn with_env<T>(&mut self, owner: Key, f: impl FnOnce(&mut Env<'_>) -> T) -> T {
+        let mut reg = Registry {
+            poller: &mut self.poller,
+            sources: &mut self.sources,
+            timers: &mut self.timers,
+            owner,
+            tick: self.tick,
+        };
+        let mut env = Env { site: &self.site, rt: &mut self.rt, sources: &mut reg };
+        f(&mut env)
+    }
+
     fn close(&mut self, key: Key) {
         let Some(Source::Connection(_)) = self.sources.get(key) else { return };
         let Some(Source::Connection(mut conn)) = self.sources.remove(key) else { return };
-        {
-            let mut reg = Registry {
-                poller: &mut self.poller,
-                sources: &mut self.sources,
-                timers: &mut self.timers,
-                owner: key,
-                tick: self.tick,
-            };
-            let mut env = Env { site: &self.site, rt: &mut self.rt, sources: &mut reg };
-            conn.close(&mut env);
-        }
+        self.with_env(key, |env| conn.close(env));
         self.connections -= 1;
         // Deregister before the fd closes (the poller contract); a failure
         // here leaves nothing to undo since the fd is closed right after.
