@@ -512,7 +512,10 @@ tests::backend_tests! {
         let mut c = berth.connect();
         c.send(request("GET", "/cgi-bin/hello.sh", ""));
         c.read_response().assert_status(200);
-        drop(c);
+        // The baseline is taken once the server has closed this connection
+        // (its EOF reached us), not while it may still hold the socket.
+        c.shutdown_write();
+        let _ = c.read_until_close();
         let server = berth.pid();
         wait_for("the first child reaped", Duration::from_secs(5), || children(server).is_empty());
         let fds = berth.fd_count();
