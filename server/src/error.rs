@@ -73,13 +73,18 @@ impl HttpError {
     /// As nginx: a missing file (`ENOENT`, `ENOTDIR`) is not worth a line
     /// (`log_not_found` aside); a refused or broken request is an `error`;
     /// a failure of the server's own (500) is `crit`. Malformed requests are
-    /// `info`, the level nginx gives to a client's mistakes.
+    /// `info`, the level nginx gives to a client's mistakes. A failing CGI
+    /// script (502, 504) is an `error`, as nginx logs an upstream's.
     pub fn level(&self) -> Option<Level> {
         match &self.cause {
             Cause::Plain => None,
             Cause::Parse(_) => Some(Level::Info),
             Cause::Io { err, .. } if is_not_found(err) => None,
-            Cause::Io { .. } | Cause::Refused(_) if self.status >= 500 => Some(Level::Crit),
+            // The server's own failures (500, a full disk 507) are `crit`;
+            // an upstream's (a CGI script's 502, 504) `error`, as nginx.
+            Cause::Io { .. } | Cause::Refused(_) if matches!(self.status, 500 | 507) => {
+                Some(Level::Crit)
+            }
             Cause::Io { .. } | Cause::Refused(_) => Some(Level::Error),
         }
     }
@@ -179,6 +184,9 @@ mod tests {
         assert_eq!((long.status, long.level()), (404, Some(Level::Error)));
         let eio = HttpError::io("read()", Path::new("/x"), io::Error::from_raw_os_error(5));
         assert_eq!((eio.status, eio.level()), (500, Some(Level::Crit)));
+        assert_eq!(HttpError::refused(502, "script").level(), Some(Level::Error));
+        assert_eq!(HttpError::refused(504, "script").level(), Some(Level::Error));
+        assert_eq!(HttpError::refused(507, "disk").level(), Some(Level::Crit));
         assert_eq!(HttpError::plain(405).level(), None);
         assert_eq!(HttpError::refused(403, "no").level(), Some(Level::Error));
         assert_eq!(HttpError::parse(ParseError::ObsFold).level(), Some(Level::Info));

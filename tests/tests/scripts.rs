@@ -65,7 +65,7 @@ tests::backend_tests! {
     fn failed_script_is_logged(backend) {
         let berth = start(backend);
         berth.get("/cgi-bin/t.py").assert_status(502);
-        let want = "[crit] CGI script \"/cgi-bin/t.py\" sent an invalid header: a header line \
+        let want = "[error] CGI script \"/cgi-bin/t.py\" sent an invalid header: a header line \
                     that is not \"Name: value\" (first bytes: \"SECRET-SOURCE-CODE\\n\"), \
                     client: 127.0.0.1, server: localhost, request: \"GET /cgi-bin/t.py \
                     HTTP/1.1\", host: \"localhost\"";
