@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(head chunked config multipart)
+[ ${#targets[@]} -gt 0 ] || targets=(head chunked config multipart cgi_head)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for t in "${targets[@]}"; do
@@ -17,7 +17,13 @@ for t in "${targets[@]}"; do
   # nothing to the tree.
   work=$(mktemp -d)
   cp -r "corpus/$t/." "$work/"
-  cargo fuzz run "$t" "$work" -- -max_total_time="$secs" -print_final_stats=1 2>&1 | tail -25
+  log="$work.log"
+  cargo fuzz run "$t" "$work" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1 \
+    || { tail -40 "$log"; rm -rf "$work" "$log"; echo "fuzz: $t failed"; exit 1; }
+  # The last status line (coverage, features, corpus) and the final stats.
+  grep -E '^#[0-9]+' "$log" | tail -1
+  grep -E '^(Done|stat::)' "$log"
+  rm -f "$log"
   rm -rf "$work"
 done
 echo "fuzz: ${#targets[@]} targets, no crash"
