@@ -45,8 +45,6 @@ pub const SMALL_FILE_BYTES: u64 = 32 * 1024;
 /// How long a closing connection keeps discarding unread input (nginx's
 /// lingering close) so the client sees the response instead of a reset.
 pub const LINGER: Duration = Duration::from_secs(2);
-/// A head buffer larger than this is dropped when the connection goes idle.
-const IDLE_HEAD_BYTES: usize = 1024;
 
 /// What the connection does with its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,9 +362,7 @@ impl Connection {
             self.rstart = 0;
             self.rend = 0;
         }
-        if self.spare_raw.capacity() > IDLE_HEAD_BYTES {
-            self.spare_raw = Vec::new();
-        }
+        self.spare_raw = Vec::new();
         self.output.shrink();
     }
 
@@ -473,8 +469,14 @@ impl Connection {
 
     fn write_once(&mut self, env: &mut Env<'_>) -> Verdict {
         match self.output.write_to(&self.stream) {
-            Ok(Written { bytes, exhausted }) => {
-                self.write_open = !exhausted;
+            Ok(Written { bytes, .. }) => {
+                // A full write leaves readiness unused; a short one (or
+                // EAGAIN) is re-armed too while output waits: the peer's
+                // last ACK can free the buffer before the kernel marks the
+                // socket as waiting for space, and then no edge ever comes
+                // (seen as a download stalled at its first 64 KiB). The
+                // re-arm (EPOLL_CTL_MOD) reports it if writable already.
+                self.write_open = true;
                 if bytes > 0 {
                     self.write_progress = true;
                     self.log_sent(env.rt);

@@ -247,9 +247,11 @@ impl Output {
         Ok(Written { bytes: n, exhausted: n < want })
     }
 
-    /// Frees a large buffer (an idle connection keeps little).
+    /// Frees the buffer once everything was sent: an idle keep-alive
+    /// connection holds no output memory (nginx frees a request's buffers
+    /// at keep-alive too); the next response allocates anew.
     pub fn shrink(&mut self) {
-        if self.is_empty() && self.buf.capacity() > 4 * 1024 {
+        if self.is_empty() {
             self.buf = Vec::new();
         }
     }
