@@ -194,7 +194,7 @@ printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]
     IFS='|' read -r name rb cb rn cn rl cl <<<"$row"
     nginx_cell="$rn, $cn us"; [ "$rn" = 0 ] && nginx_cell="n/a"
     printf '| %s | %s, %s us | %s | %s, %s us | %s | %s |\n' "$name" "$rb" "$cb" "$nginx_cell" "$rl" "$cl" \
-      "$(awk -v a="$rb" -v b="$rn" 'BEGIN{printf "%.2f", b ? a / b : 0}')" \
+      "$(awk -v a="$rb" -v b="$rn" 'BEGIN{if (b) printf "%.2f", a / b; else printf "n/a"}')" \
       "$(awk -v a="$rb" -v b="$rl" 'BEGIN{printf "%.2f", b ? a / b : 0}')"
   done
   printf '| idle keep-alive memory | %s B/conn | %s B/conn | %s B/conn | %s | %s |\n' "${per[berth]}" "${per[nginx]}" "${per[lighttpd]}" \
