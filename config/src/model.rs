@@ -355,6 +355,8 @@ impl Location {
         path: &'a str,
     ) -> impl Iterator<Item = (usize, &'a CgiHandler)> + 'a {
         let mut start = 0;
+        // No `cgi` extension: nothing to look for (the common static case).
+        let path = if self.cgi.is_empty() { "" } else { path };
         path.split('/').filter_map(move |segment| {
             let end = start + segment.len();
             start = end + 1;
@@ -367,6 +369,9 @@ impl Location {
     /// file is a script and must never be sent as a static file, even on a
     /// case-insensitive file system where `t.PY` opens `t.py`.
     pub fn is_cgi_name(&self, name: &str) -> bool {
+        if self.cgi.is_empty() {
+            return false;
+        }
         let name = name.rsplit('/').next().unwrap_or(name);
         self.cgi.iter().any(|h| {
             let ext = h.extension.as_bytes();
@@ -381,6 +386,9 @@ impl Location {
     /// The MIME type `types` gives a file called `name` (by its extension,
     /// case-insensitive), if it lists that extension.
     pub fn custom_type(&self, name: &str) -> Option<&str> {
+        if self.types.is_empty() {
+            return None;
+        }
         let file = name.rsplit('/').next().unwrap_or(name);
         let (stem, ext) = file.rsplit_once('.')?;
         if stem.is_empty() {

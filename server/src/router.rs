@@ -138,7 +138,11 @@ pub fn route_at_depth(
     }
     match method {
         "GET" | "HEAD" => done(static_action(site, cache, location, at, head, buf, &path)),
-        "DELETE" => done(delete::delete(location, site.base(at), &path).map(Action::Reply)),
+        "DELETE" => {
+            let deleted = delete::delete(location, site.base(at), &path).map(Action::Reply);
+            cache.forget_stats();
+            done(deleted)
+        }
         "POST" => match &location.upload_store {
             Some(store) => done(upload_action(store, location, at, head, buf, &path)),
             None => done(Ok(not_allowed(site, cache, listener, host, at, |m| {

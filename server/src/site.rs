@@ -25,6 +25,10 @@ pub const READ_SLACK_BYTES: usize = 4 * 1024;
 pub const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Most idle read buffers kept for reuse (128 KiB).
 pub const POOLED_BUFFERS: usize = 64;
+/// Capacity of a connection's first output buffer: a response head and a
+/// small body (a 1 KiB file and its head) in one allocation, taken from the
+/// pool; it grows only for more (pipelined responses).
+pub const OUTPUT_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Everything derived from one configuration.
 #[derive(Debug)]
@@ -102,6 +106,8 @@ pub struct Runtime {
     pub sessions: SessionStore,
     /// Read buffers of connections that went idle, for reuse.
     buffers: Vec<Vec<u8>>,
+    /// Empty output buffers of connections that went idle, for reuse.
+    out_buffers: Vec<Vec<u8>>,
 }
 
 impl Runtime {
@@ -117,6 +123,7 @@ impl Runtime {
             kills: Vec::new(),
             sessions: SessionStore::default(),
             buffers: Vec::new(),
+            out_buffers: Vec::new(),
         }
     }
 
@@ -136,6 +143,24 @@ impl Runtime {
         let small = buf.len() == READ_BUFFER_BYTES && buf.capacity() == READ_BUFFER_BYTES;
         if self.buffers.len() < POOLED_BUFFERS && small {
             self.buffers.push(buf);
+        }
+    }
+
+    /// An empty output buffer with room for [`OUTPUT_BUFFER_BYTES`], from
+    /// the pool when one is there.
+    pub fn take_output_buffer(&mut self) -> Vec<u8> {
+        match self.out_buffers.pop() {
+            Some(b) => b,
+            None => Vec::with_capacity(OUTPUT_BUFFER_BYTES),
+        }
+    }
+
+    /// Gives an output buffer back (emptied). As with read buffers, at most
+    /// [`POOLED_BUFFERS`] are kept, and only those of the first size.
+    pub fn give_output_buffer(&mut self, mut buf: Vec<u8>) {
+        if self.out_buffers.len() < POOLED_BUFFERS && buf.capacity() == OUTPUT_BUFFER_BYTES {
+            buf.clear();
+            self.out_buffers.push(buf);
         }
     }
 
@@ -207,5 +232,19 @@ mod tests {
         }
         assert_eq!(rt.buffers.len(), POOLED_BUFFERS);
         assert_eq!(rt.take_buffer().len(), READ_BUFFER_BYTES);
+
+        let mut out = rt.take_output_buffer();
+        assert_eq!((out.len(), out.capacity()), (0, OUTPUT_BUFFER_BYTES));
+        out.extend_from_slice(b"queued");
+        rt.give_output_buffer(out);
+        let mut grown = Vec::with_capacity(8 * OUTPUT_BUFFER_BYTES);
+        grown.push(1);
+        rt.give_output_buffer(grown);
+        assert_eq!(rt.out_buffers.len(), 1);
+        assert!(rt.out_buffers.iter().all(|b| b.is_empty() && b.capacity() == OUTPUT_BUFFER_BYTES));
+        for _ in 0..2 * POOLED_BUFFERS {
+            rt.give_output_buffer(Vec::with_capacity(OUTPUT_BUFFER_BYTES));
+        }
+        assert_eq!(rt.out_buffers.len(), POOLED_BUFFERS);
     }
 }

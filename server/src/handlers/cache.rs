@@ -17,6 +17,16 @@
 //! Bounded by [`MAX_FILE_BYTES`] per file and [`MAX_TOTAL_BYTES`] overall; when
 //! full, it is emptied and refilled by later requests.
 //!
+//! `lstat` results are also remembered for the rest of one loop iteration
+//! ([`FileCache::lstat`]): under load one `epoll_wait` reports dozens of
+//! requests, often for the same few files, and each would walk the same
+//! path in the kernel again. What a client sees is the file system as it
+//! was at the start of the iteration (microseconds earlier); nothing is
+//! kept past it, and the memo is forgotten at once when Berth itself may
+//! have changed files (a DELETE, an upload or a CGI script finishing),
+//! so a pipelined request after those sees their effect. Failures are
+//! never remembered.
+//!
 //! An entry also keeps the file's `ETag` and `Last-Modified` values, formatted
 //! once when it is read, since they depend on nothing but its stamp. The map
 //! hashes path bytes with [`FxHasher`] rather than SipHash: its keys are
@@ -33,6 +43,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use crate::http::conditional::Validators;
 
 /// Largest file kept.
 pub const MAX_FILE_BYTES: u64 = 32 * 1024;
@@ -64,39 +76,13 @@ impl Stamp {
     }
 }
 
-/// A file's validators (RFC 9110 §8.8), formatted for the response headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validators {
-    /// Modification time in whole seconds since the epoch.
-    pub mtime_secs: u64,
-    /// The entity tag (nginx's format).
-    pub etag: String,
-    /// The modification time as an IMF-fixdate.
-    pub last_modified: String,
-}
-
-impl Validators {
-    /// The validators of the file version `meta` describes.
-    pub fn of(meta: &Metadata) -> Validators {
-        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-        let mtime_secs = mtime.map_or(0, |d| d.as_secs());
-        Validators {
-            mtime_secs,
-            etag: crate::http::conditional::etag(mtime_secs, meta.len()),
-            last_modified: platform::httpdate::fmt_http_date(
-                UNIX_EPOCH + Duration::from_secs(mtime_secs),
-            ),
-        }
-    }
-}
-
 /// A cached file version: its contents and validators.
 #[derive(Debug, Clone)]
 pub struct Hit {
     /// The whole file.
     pub data: Rc<[u8]>,
-    /// Its `ETag` and `Last-Modified`.
-    pub validators: Validators,
+    /// Its `ETag` and `Last-Modified`, shared with the cache entry.
+    pub validators: Rc<Validators>,
 }
 
 /// The Fx hash (rustc's, from Firefox): one rotate, xor and multiply per
@@ -151,7 +137,7 @@ impl Hasher for FxHasher {
 struct Entry {
     stamp: Stamp,
     data: Rc<[u8]>,
-    validators: Validators,
+    validators: Rc<Validators>,
 }
 
 /// The cache. Interior mutability: the server is single-threaded and the
@@ -162,7 +148,12 @@ pub struct FileCache {
     map: RefCell<HashMap<Box<[u8]>, Entry, BuildHasherDefault<FxHasher>>>,
     bytes: Cell<usize>,
     settle: Duration,
+    /// `lstat` results of the current loop iteration, by path.
+    stats: RefCell<HashMap<Box<[u8]>, Metadata, BuildHasherDefault<FxHasher>>>,
 }
+
+/// Most `lstat` results remembered in one loop iteration.
+pub const MAX_STATS: usize = 256;
 
 impl Default for FileCache {
     fn default() -> FileCache {
@@ -173,7 +164,39 @@ impl Default for FileCache {
 impl FileCache {
     /// A cache that keeps files unchanged for at least `settle`.
     pub fn with_settle(settle: Duration) -> FileCache {
-        FileCache { map: RefCell::default(), bytes: Cell::new(0), settle }
+        FileCache {
+            map: RefCell::default(),
+            bytes: Cell::new(0),
+            settle,
+            stats: RefCell::default(),
+        }
+    }
+
+    /// `lstat(path)`, answered from this loop iteration's memo when the
+    /// same path was looked at already in it.
+    ///
+    /// # Errors
+    /// As [`std::fs::symlink_metadata`] (failures are not remembered).
+    pub fn lstat(&self, path: &Path) -> io::Result<Metadata> {
+        let key = path.as_os_str().as_bytes();
+        if let Some(meta) = self.stats.borrow().get(key) {
+            return Ok(meta.clone());
+        }
+        let meta = std::fs::symlink_metadata(path)?;
+        let mut stats = self.stats.borrow_mut();
+        if stats.len() < MAX_STATS {
+            stats.insert(key.into(), meta.clone());
+        }
+        Ok(meta)
+    }
+
+    /// Forgets the `lstat` results remembered: a new loop iteration, or
+    /// files changed by Berth itself.
+    pub fn forget_stats(&self) {
+        let mut stats = self.stats.borrow_mut();
+        if !stats.is_empty() {
+            stats.clear();
+        }
     }
 
     /// Whether `stamp` is old enough that a later change must alter it.
@@ -191,7 +214,7 @@ impl FileCache {
         let map = self.map.borrow();
         let e = map.get(path.as_os_str().as_bytes())?;
         (e.stamp == Stamp::of(meta))
-            .then(|| Hit { data: Rc::clone(&e.data), validators: e.validators.clone() })
+            .then(|| Hit { data: Rc::clone(&e.data), validators: Rc::clone(&e.validators) })
     }
 
     /// The contents of the file at `path` whose `lstat` gave `meta`: from the
@@ -217,12 +240,12 @@ impl FileCache {
         }
         let data: Rc<[u8]> = data.into();
         if meta.len() <= MAX_FILE_BYTES && self.is_settled(&stamp) {
-            self.insert(path, stamp, Rc::clone(&data), Validators::of(meta));
+            self.insert(path, stamp, Rc::clone(&data), Rc::new(Validators::of(meta)));
         }
         Ok(data)
     }
 
-    fn insert(&self, path: &Path, stamp: Stamp, data: Rc<[u8]>, validators: Validators) {
+    fn insert(&self, path: &Path, stamp: Stamp, data: Rc<[u8]>, validators: Rc<Validators>) {
         let key = path.as_os_str().as_bytes();
         let mut map = self.map.borrow_mut();
         let mut bytes = self.bytes.get();
@@ -300,7 +323,7 @@ mod tests {
         assert!(cache.get(&p, &meta).is_none());
         cache.contents(&p, &meta).unwrap_or_else(|e| panic!("read: {e}"));
         let hit = cache.get(&p, &meta).unwrap_or_else(|| panic!("not cached"));
-        assert_eq!(hit.validators, Validators::of(&meta));
+        assert_eq!(*hit.validators, Validators::of(&meta));
         assert_eq!(hit.validators.etag, "\"2ebc98a1-c\"");
         assert_eq!(hit.validators.last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
         let _ = fs::remove_dir_all(dir);
@@ -321,6 +344,29 @@ mod tests {
                 assert_ne!(hash(a), hash(b), "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn lstat_is_remembered_until_forgotten() {
+        let dir = std::env::temp_dir().join(format!("berth-cache-stat-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let p = dir.join("f");
+        fs::write(&p, "one").unwrap_or_else(|e| panic!("write: {e}"));
+        let cache = FileCache::default();
+        let first = cache.lstat(&p).unwrap_or_else(|e| panic!("lstat: {e}"));
+        fs::write(&p, "longer").unwrap_or_else(|e| panic!("write: {e}"));
+        // Same iteration: the memo answers.
+        let again = cache.lstat(&p).unwrap_or_else(|e| panic!("lstat: {e}"));
+        assert_eq!((first.len(), again.len()), (3, 3));
+        cache.forget_stats();
+        assert_eq!(cache.lstat(&p).map(|m| m.len()).ok(), Some(6));
+        // Failures are not remembered.
+        let missing = dir.join("missing");
+        assert!(cache.lstat(&missing).is_err());
+        fs::write(&missing, "now").unwrap_or_else(|e| panic!("write: {e}"));
+        assert_eq!(cache.lstat(&missing).map(|m| m.len()).ok(), Some(3));
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -52,6 +52,6 @@ fn custom_page(
         return None;
     }
     reply.status = status;
-    reply.headers.retain(|(name, _)| !matches!(*name, "ETag" | "Last-Modified" | "Accept-Ranges"));
+    reply.validators = None;
     Some(reply)
 }

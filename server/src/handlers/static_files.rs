@@ -14,6 +14,7 @@
 use std::fs::{self, File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use config::{Location, Mapping};
@@ -72,14 +73,19 @@ pub fn mapping_base(location: &Location) -> &Path {
 /// top of the root, the cost of the `stat` a server needs anyway). Only when
 /// a component is a symlink is the whole path canonicalised, and it must then
 /// stay under `base`, else 403.
-fn resolve(base: Option<&Path>, rel: &str) -> Result<(PathBuf, Metadata), HttpError> {
+fn resolve(
+    base: Option<&Path>,
+    rel: &str,
+    cache: &FileCache,
+) -> Result<(PathBuf, Metadata), HttpError> {
     let Some(base) = base else { return Err(HttpError::plain(404)) };
-    let mut path = base.to_path_buf();
+    let mut path = PathBuf::with_capacity(base.as_os_str().len() + rel.len() + 2);
+    path.push(base);
     let mut meta = None;
     let mut components = rel.split('/').filter(|c| !c.is_empty());
     while let Some(component) = components.next() {
         path.push(component);
-        let m = fs::symlink_metadata(&path).map_err(|e| HttpError::io("lstat()", &path, e))?;
+        let m = cache.lstat(&path).map_err(|e| HttpError::io("lstat()", &path, e))?;
         if m.file_type().is_symlink() {
             path.extend(components);
             let real =
@@ -118,7 +124,7 @@ pub fn serve(
     cache: &FileCache,
 ) -> Result<Reply, HttpError> {
     let rel = relative_path(location, req.path);
-    let (real, meta) = resolve(base, rel)?;
+    let (real, meta) = resolve(base, rel, cache)?;
     if meta.is_dir() {
         if !req.path.ends_with('/') {
             // nginx: a directory without its trailing slash -> 301 to it.
@@ -135,7 +141,7 @@ pub fn serve(
                 continue;
             }
             let index = format!("{rel}/{name}");
-            if let Ok((file, meta)) = resolve(base, &index) {
+            if let Ok((file, meta)) = resolve(base, &index, cache) {
                 if meta.is_file() {
                     return serve_file(req, &file, &meta, name, location, cache);
                 }
@@ -186,21 +192,21 @@ fn serve_file(
     let hit = if size <= cache::MAX_FILE_BYTES { cache.get(real, meta) } else { None };
     let (cached, validators) = match hit {
         Some(h) => (Some(h.data), h.validators),
-        None => (None, Validators::of(meta)),
+        None => (None, Rc::new(Validators::of(meta))),
     };
-    let Validators { mtime_secs, etag, last_modified } = validators;
+    let (mtime_secs, etag) = (validators.mtime_secs, validators.etag.as_str());
 
     // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
     let not_modified = match (req.if_none_match, req.if_modified_since) {
-        (Some(inm), _) => conditional::none_match(inm, &etag),
+        (Some(inm), _) => conditional::none_match(inm, etag),
         (None, Some(ims)) => parse_date_secs(ims)
             .is_some_and(|since| conditional::not_modified_since(mtime_secs, since)),
         (None, None) => false,
     };
     if not_modified {
-        return Ok(Reply::new(304)
-            .with_header("Last-Modified", last_modified)
-            .with_header("ETag", etag));
+        let mut reply = Reply::new(304);
+        reply.validators = Some(validators);
+        return Ok(reply);
     }
 
     let mut answer = match req.range {
@@ -208,7 +214,7 @@ fn serve_file(
         None => RangeAnswer::Whole,
     };
     if let Some(ir) = req.if_range {
-        if !conditional::if_range_matches(ir, &etag, mtime_secs, parse_date_secs(ir)) {
+        if !conditional::if_range_matches(ir, etag, mtime_secs, parse_date_secs(ir)) {
             answer = RangeAnswer::Whole;
         }
     }
@@ -250,9 +256,7 @@ fn serve_file(
         ReplyBody::File { file, start, len }
     };
     reply.content_type = Some(mime::for_location(location, name));
-    reply.headers.push(("Last-Modified", last_modified));
-    reply.headers.push(("ETag", etag));
-    reply.headers.push(("Accept-Ranges", "bytes".to_string()));
+    reply.validators = Some(validators);
     Ok(reply)
 }
 
@@ -313,11 +317,14 @@ mod tests {
             ("outdir/root/a.txt", Ok("a.txt")),
         ];
         for (rel, want) in cases {
-            let got = resolve(Some(&root), rel).map(|(p, _)| p).map_err(|e| e.status);
+            let got = resolve(Some(&root), rel, &FileCache::default())
+                .map(|(p, _)| p)
+                .map_err(|e| e.status);
             let want = want.map(|w| if w.is_empty() { root.clone() } else { root.join(w) });
             assert_eq!(got, want, "{rel}");
         }
-        assert_eq!(resolve(None, "a.txt").map(|(p, _)| p).map_err(|e| e.status), Err(404));
+        let got = resolve(None, "a.txt", &FileCache::default());
+        assert_eq!(got.map(|(p, _)| p).map_err(|e| e.status), Err(404));
         let _ = fs::remove_dir_all(top);
     }
 
@@ -381,7 +388,8 @@ mod tests {
         let loc = location("server { root /; }");
         let big = root.join("big.bin");
         fs::write(&big, vec![b'x'; 40 * 1024]).unwrap_or_else(|e| panic!("write: {e}"));
-        let (path, meta) = resolve(Some(&root), "big.bin").unwrap_or_else(|s| panic!("{s}"));
+        let (path, meta) = resolve(Some(&root), "big.bin", &FileCache::default())
+            .unwrap_or_else(|s| panic!("{s}"));
         // Swapped for a symlink to a file outside the root after the check.
         fs::remove_file(&big).unwrap_or_else(|e| panic!("rm: {e}"));
         std::os::unix::fs::symlink(top.join("secret"), &big).unwrap_or_else(|e| panic!("ln: {e}"));

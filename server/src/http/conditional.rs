@@ -3,6 +3,36 @@
 //! The entity tag is nginx's: `"<mtime secs hex>-<size hex>"`. Pure logic; the
 //! caller parses dates with `platform::httpdate` and passes seconds.
 
+use std::fs::Metadata;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// A file's validators (RFC 9110 §8.8), formatted for the response headers
+/// once per file version (the file cache keeps them with its contents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validators {
+    /// Modification time in whole seconds since the epoch.
+    pub mtime_secs: u64,
+    /// The entity tag (nginx's format).
+    pub etag: String,
+    /// The modification time as an IMF-fixdate.
+    pub last_modified: String,
+}
+
+impl Validators {
+    /// The validators of the file version `meta` describes.
+    pub fn of(meta: &Metadata) -> Validators {
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        let mtime_secs = mtime.map_or(0, |d| d.as_secs());
+        Validators {
+            mtime_secs,
+            etag: etag(mtime_secs, meta.len()),
+            last_modified: platform::httpdate::fmt_http_date(
+                UNIX_EPOCH + Duration::from_secs(mtime_secs),
+            ),
+        }
+    }
+}
+
 /// The strong entity tag of a file, formatted as nginx does (`"5f5e1000-1a"`).
 pub fn etag(mtime_secs: u64, size: u64) -> String {
     format!("\"{mtime_secs:x}-{size:x}\"")

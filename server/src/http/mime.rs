@@ -90,10 +90,9 @@ pub fn for_path(name: &str) -> &'static str {
 
 /// The built-in table's type for a file name's extension (case-insensitive).
 fn builtin(name: &str) -> Option<&'static str> {
-    let file = name.rsplit('/').next().unwrap_or(name);
-    let (stem, ext) = file.rsplit_once('.')?;
-    if stem.is_empty() || ext.len() > 8 {
-        // ".bashrc" has no extension; long "extensions" are never in the table.
+    let ext = extension(name)?;
+    if ext.len() > 8 {
+        // Long "extensions" are never in the table.
         return None;
     }
     let mut lower = [0u8; 8];
@@ -107,8 +106,38 @@ fn builtin(name: &str) -> Option<&'static str> {
         .map(|(_, t)| *t)
 }
 
+/// The extension of the last segment of `name`, without its dot; none for
+/// a name without a dot or starting with its only one (".bashrc"). Byte
+/// searches: this runs for every file served.
+fn extension(name: &str) -> Option<&str> {
+    let bytes = name.as_bytes();
+    let file = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let dot = bytes.get(file..)?.iter().rposition(|&b| b == b'.')?;
+    if dot == 0 {
+        return None;
+    }
+    name.get(file + dot + 1..)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn extensions() {
+        let cases = [
+            ("a.txt", Some("txt")),
+            ("/x/y/a.tar.gz", Some("gz")),
+            ("/x.d/noext", None),
+            (".bashrc", None),
+            ("/x/.bashrc", None),
+            ("a.", Some("")),
+            ("/caf\u{e9}.html", Some("html")),
+            ("", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(super::extension(name), want, "{name}");
+        }
+    }
+
     use super::*;
 
     #[test]

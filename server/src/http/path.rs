@@ -100,9 +100,29 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
     if raw.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
     }
+    if is_plain(raw) {
+        // The common case (no escape, nothing to remove): one copy.
+        return String::from_utf8(raw.to_vec()).map_err(|_| PathError::NotUtf8);
+    }
     let decoded = percent_decode(raw)?;
     let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
     remove_dot_segments(&decoded).ok_or(PathError::AboveRoot)
+}
+
+/// Whether an absolute path is already normal: no escape, no NUL, no `.`
+/// or `..` segment and no empty segment but a trailing one.
+fn is_plain(raw: &[u8]) -> bool {
+    if raw.iter().any(|&b| b == b'%' || b == 0) {
+        return false;
+    }
+    let mut segments = raw.split(|&b| b == b'/').skip(1).peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if seg == b"." || seg == b".." || (seg.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Removes `.` and `..` segments and empty segments from an absolute path;
@@ -208,6 +228,22 @@ mod tests {
         for (input, want) in ok {
             assert_eq!(normalize(input.as_bytes()).as_deref(), Ok(*want), "input {input}");
         }
+    }
+
+    #[test]
+    fn plain_paths_take_the_short_way_to_the_same_answer() {
+        let cases: &[&[u8]] = &[
+            b"/", b"/a", b"/a/", b"/a/b.txt", b"//a", b"/a//b", b"/./a", b"/a/.", b"/a/..",
+            b"/a/../b", b"/.a/..b/...", b"/a.", b"/\xff", b"/caf\xc3\xa9", b"/a\0",
+        ];
+        for raw in cases {
+            let slow = percent_decode(raw)
+                .and_then(|d| String::from_utf8(d).map_err(|_| PathError::NotUtf8))
+                .and_then(|d| remove_dot_segments(&d).ok_or(PathError::AboveRoot));
+            assert_eq!(normalize(raw), slow, "{:?}", String::from_utf8_lossy(raw));
+        }
+        assert!(is_plain(b"/a/b/") && is_plain(b"/"));
+        assert!(!is_plain(b"/a//b") && !is_plain(b"/a/./b") && !is_plain(b"/%41"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::rc::Rc;
 
+use super::conditional::Validators;
+
 /// `Server` header value and the signature on built-in pages.
 pub const SERVER: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
@@ -70,7 +72,12 @@ pub struct Reply {
     /// `Content-Type`, if the response has a body (borrowed for the
     /// built-in types, owned for those a configuration names).
     pub content_type: Option<Cow<'static, str>>,
-    /// Headers besides Date, Server, Connection, Content-Type and Content-Length.
+    /// A file's validators, written as `Last-Modified` and `ETag` (with
+    /// `Accept-Ranges: bytes` unless the status is 304); shared with the
+    /// file cache, so a cached file's response formats nothing.
+    pub validators: Option<Rc<Validators>>,
+    /// Headers besides Date, Server, Connection, Content-Type,
+    /// Content-Length and the validators.
     pub headers: Vec<(&'static str, String)>,
     /// Headers whose names are known only at run time (a CGI script's),
     /// written after [`Reply::headers`].
@@ -87,6 +94,7 @@ impl Reply {
         Reply {
             status,
             content_type: None,
+            validators: None,
             headers: Vec::new(),
             fields: Vec::new(),
             body: ReplyBody::Empty,
@@ -193,6 +201,13 @@ pub fn write_head(
             out.extend_from_slice(b"\r\n");
         }
         Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    if let Some(v) = &reply.validators {
+        header(out, "Last-Modified", v.last_modified.as_bytes());
+        header(out, "ETag", v.etag.as_bytes());
+        if reply.status != 304 {
+            out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+        }
     }
     for (name, value) in &reply.headers {
         header(out, name, value.as_bytes());

@@ -363,7 +363,9 @@ impl Connection {
             self.rend = 0;
         }
         self.spare_raw = Vec::new();
-        self.output.shrink();
+        if let Some(buf) = self.output.take_buffer() {
+            rt.give_output_buffer(buf);
+        }
     }
 
     /// Ends the connection: the handler in progress releases what it holds,
@@ -881,6 +883,9 @@ impl Connection {
         } else {
             ConnectionHeader::None
         };
+        if self.output.lacks_buffer() {
+            self.output.provide_buffer(env.rt.take_output_buffer());
+        }
         self.output.push_with(|out| {
             response::write_head(out, &reply, &env.rt.clock.date, connection, framing);
         });
@@ -1130,6 +1135,9 @@ fn finish_handler(req: &mut Request, env: &mut Env<'_>) {
         let site = Rc::clone(&req.site);
         let mut cx = Cx { site: &site, rt: env.rt, sources: env.sources };
         h.finish(&mut cx);
+        // It may have changed files (an upload, a CGI script): a pipelined
+        // request after it must see them as they are now.
+        env.rt.cache.forget_stats();
     }
     req.action = None;
 }
@@ -1157,15 +1165,16 @@ fn read_small_file(
     rt: &mut Runtime,
 ) -> Reply {
     use std::os::unix::fs::FileExt;
-    let Reply { status, content_type, headers, fields, body, close } = reply;
+    let Reply { status, content_type, validators, headers, fields, body, close } = reply;
     let ReplyBody::File { file, start, len } = body else {
-        return Reply { status, content_type, headers, fields, body, close };
+        return Reply { status, content_type, validators, headers, fields, body, close };
     };
     let mut data = vec![0; usize::try_from(len).unwrap_or(0)];
     match file.read_exact_at(&mut data, start) {
         Ok(()) => Reply {
             status,
             content_type,
+            validators,
             headers,
             fields,
             body: ReplyBody::Bytes(std::borrow::Cow::Owned(data)),

@@ -320,6 +320,7 @@ impl<P: Poller> Server<P> {
             return Err(e);
         }
         self.rt.clock.update();
+        self.rt.cache.forget_stats();
         self.tick += 1;
         self.work.clear();
         for ev in events.iter() {

@@ -247,13 +247,24 @@ impl Output {
         Ok(Written { bytes: n, exhausted: n < want })
     }
 
-    /// Frees the buffer once everything was sent: an idle keep-alive
-    /// connection holds no output memory (nginx frees a request's buffers
-    /// at keep-alive too); the next response allocates anew.
-    pub fn shrink(&mut self) {
-        if self.is_empty() {
-            self.buf = Vec::new();
+    /// Whether the buffer has no allocation (the connection was idle).
+    pub fn lacks_buffer(&self) -> bool {
+        self.buf.capacity() == 0
+    }
+
+    /// Gives the queue an empty buffer to write into (from the runtime's
+    /// pool), when it has none.
+    pub fn provide_buffer(&mut self, buf: Vec<u8>) {
+        if self.buf.capacity() == 0 && buf.is_empty() {
+            self.buf = buf;
         }
+    }
+
+    /// Takes the buffer away once everything was sent, for the pool: an idle
+    /// keep-alive connection holds no output memory (nginx frees a request's
+    /// buffers at keep-alive too).
+    pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        (self.is_empty() && self.buf.capacity() > 0).then(|| std::mem::take(&mut self.buf))
     }
 }
 
