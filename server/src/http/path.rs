@@ -233,8 +233,21 @@ mod tests {
     #[test]
     fn plain_paths_take_the_short_way_to_the_same_answer() {
         let cases: &[&[u8]] = &[
-            b"/", b"/a", b"/a/", b"/a/b.txt", b"//a", b"/a//b", b"/./a", b"/a/.", b"/a/..",
-            b"/a/../b", b"/.a/..b/...", b"/a.", b"/\xff", b"/caf\xc3\xa9", b"/a\0",
+            b"/",
+            b"/a",
+            b"/a/",
+            b"/a/b.txt",
+            b"//a",
+            b"/a//b",
+            b"/./a",
+            b"/a/.",
+            b"/a/..",
+            b"/a/../b",
+            b"/.a/..b/...",
+            b"/a.",
+            b"/\xff",
+            b"/caf\xc3\xa9",
+            b"/a\0",
         ];
         for raw in cases {
             let slow = percent_decode(raw)
