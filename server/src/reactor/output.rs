@@ -24,8 +24,12 @@ use crate::http::response::Framing;
 
 /// Responses are queued until the buffer holds this much (pipelining).
 pub const PIPELINE_BYTES: usize = 64 * 1024;
-/// Most bytes one `sendfile` call is asked for (the fairness budget).
-pub const SENDFILE_CHUNK: usize = 1024 * 1024;
+/// Most bytes one `sendfile` call is asked for (the fairness budget per
+/// loop iteration; lighttpd's figure too). Larger calls were measured
+/// slower: what the network cannot take at once waits in the socket and is
+/// sent from the ACK path, on whichever core receives the ACKs
+/// (bench/README.md).
+pub const SENDFILE_CHUNK: usize = 256 * 1024;
 /// Most stream bytes waiting in the buffer before the handler is asked for
 /// more (the back-pressure bound of a streamed body).
 pub const STREAM_BYTES: usize = 16 * 1024;
@@ -212,7 +216,15 @@ impl Output {
         if self.pos < self.buf.len() {
             let out = self.buf.get(self.pos..).unwrap_or_default();
             let len = out.len();
-            let n = match (&mut &*socket).write(out) {
+            // A head followed by a file: "more follows", so the head leaves
+            // in one segment with the file's first bytes (sent next turn).
+            let head_of_file = matches!(self.parts.front(), Some(Part::File { .. }));
+            let sent = if head_of_file {
+                platform::net::send_more(socket.as_fd(), out)
+            } else {
+                (&mut &*socket).write(out)
+            };
+            let n = match sent {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) => return retryable(e),
