@@ -14,7 +14,7 @@ use config::{Config, Location};
 use crate::handlers::cache::FileCache;
 use crate::handlers::session::SessionStore;
 use crate::handlers::static_files;
-use crate::http::request::Limits;
+use crate::http::request::{Head, Limits};
 use crate::log::{self, Level, Log};
 
 /// Extra read buffer space beyond the head limit, so a body start fits too.
@@ -108,6 +108,10 @@ pub struct Runtime {
     buffers: Vec<Vec<u8>>,
     /// Empty output buffers of connections that went idle, for reuse.
     out_buffers: Vec<Vec<u8>>,
+    /// Parsed heads and head copies of finished requests, for reuse: a
+    /// connection holds neither between requests.
+    heads: Vec<Head>,
+    raws: Vec<Vec<u8>>,
 }
 
 impl Runtime {
@@ -124,6 +128,8 @@ impl Runtime {
             sessions: SessionStore::default(),
             buffers: Vec::new(),
             out_buffers: Vec::new(),
+            heads: Vec::new(),
+            raws: Vec::new(),
         }
     }
 
@@ -161,6 +167,34 @@ impl Runtime {
         if self.out_buffers.len() < POOLED_BUFFERS && buf.capacity() == OUTPUT_BUFFER_BYTES {
             buf.clear();
             self.out_buffers.push(buf);
+        }
+    }
+
+    /// A head to parse into, from the pool when one is there.
+    pub fn take_head(&mut self) -> Head {
+        self.heads.pop().unwrap_or_default()
+    }
+
+    /// Gives a head back; at most [`POOLED_BUFFERS`] are kept, only small ones.
+    pub fn give_head(&mut self, head: Head) {
+        if self.heads.len() < POOLED_BUFFERS && head.is_small() {
+            self.heads.push(head);
+        }
+    }
+
+    /// An empty buffer for a request head's copy, from the pool when one is
+    /// there.
+    pub fn take_raw(&mut self) -> Vec<u8> {
+        self.raws.pop().unwrap_or_default()
+    }
+
+    /// Gives a head copy's buffer back (emptied); at most
+    /// [`POOLED_BUFFERS`] are kept, and only those of up to
+    /// [`READ_BUFFER_BYTES`].
+    pub fn give_raw(&mut self, mut raw: Vec<u8>) {
+        if self.raws.len() < POOLED_BUFFERS && raw.capacity() <= READ_BUFFER_BYTES {
+            raw.clear();
+            self.raws.push(raw);
         }
     }
 
@@ -246,5 +280,19 @@ mod tests {
             rt.give_output_buffer(Vec::with_capacity(OUTPUT_BUFFER_BYTES));
         }
         assert_eq!(rt.out_buffers.len(), POOLED_BUFFERS);
+
+        let mut raw = rt.take_raw();
+        raw.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        rt.give_raw(raw);
+        rt.give_raw(Vec::with_capacity(4 * READ_BUFFER_BYTES));
+        assert_eq!(rt.raws.len(), 1);
+        assert!(rt.take_raw().is_empty());
+        rt.give_head(rt.take_head());
+        assert_eq!(rt.heads.len(), 1);
+        for _ in 0..2 * POOLED_BUFFERS {
+            rt.give_head(Head::new());
+            rt.give_raw(Vec::new());
+        }
+        assert_eq!((rt.heads.len(), rt.raws.len()), (POOLED_BUFFERS, POOLED_BUFFERS));
     }
 }

@@ -377,6 +377,15 @@ impl Default for Head {
 }
 
 impl Head {
+    /// Room kept for header fields, in fields: a head that needed more is
+    /// not worth keeping for reuse (see [`Head::is_small`]).
+    pub const KEPT_FIELDS: usize = 32;
+
+    /// Whether this head's field list is small enough to keep for reuse.
+    pub fn is_small(&self) -> bool {
+        self.fields.capacity() <= Head::KEPT_FIELDS
+    }
+
     /// An empty head, ready for [`parse_head`].
     pub fn new() -> Head {
         Head {

@@ -146,9 +146,6 @@ pub struct Connection {
     rbuf_max: usize,
     /// When the head being received is worth parsing again.
     scan: HeadScan,
-    /// A parsed head and a head buffer, recycled between requests.
-    spare_head: Head,
-    spare_raw: Vec<u8>,
     /// The request in progress (boxed: an idle connection stays small).
     req: Option<Box<Request>>,
     output: Output,
@@ -204,8 +201,6 @@ impl Connection {
             rend: 0,
             rbuf_max,
             scan: HeadScan::default(),
-            spare_head: Head::new(),
-            spare_raw: Vec::new(),
             req: None,
             output: Output::default(),
             sending: VecDeque::new(),
@@ -362,7 +357,6 @@ impl Connection {
             self.rstart = 0;
             self.rend = 0;
         }
-        self.spare_raw = Vec::new();
         if let Some(buf) = self.output.take_buffer() {
             rt.give_output_buffer(buf);
         }
@@ -563,11 +557,16 @@ impl Connection {
         if !self.scan.should_parse(buf, limits) {
             return Progress::Blocked;
         }
-        match parse_head(buf, limits, &mut self.spare_head) {
-            Ok(Status::Complete(n)) => {
-                self.start(n, env);
-                Progress::More
-            }
+        // Heads come from the runtime's pool: an idle connection holds none.
+        let mut head = env.rt.take_head();
+        let parsed = parse_head(buf, limits, &mut head);
+        if let Ok(Status::Complete(n)) = parsed {
+            self.start(n, head, env);
+            return Progress::More;
+        }
+        env.rt.give_head(head);
+        match parsed {
+            Ok(Status::Complete(_)) => Progress::More,
             Ok(Status::Partial) if buf.len() >= limits.max_head => {
                 let line = unparsed_line(buf).to_vec();
                 self.refuse(HttpError::plain(431), &line, env);
@@ -582,15 +581,14 @@ impl Connection {
         }
     }
 
-    /// Makes the request of the head `rbuf[rstart..rstart + n]` and routes it.
-    fn start(&mut self, n: usize, env: &mut Env<'_>) {
+    /// Makes the request of the head `rbuf[rstart..rstart + n]`, parsed into
+    /// `head`, and routes it.
+    fn start(&mut self, n: usize, head: Head, env: &mut Env<'_>) {
         self.scan.reset();
         self.requests += 1;
-        let mut raw = std::mem::take(&mut self.spare_raw);
-        raw.clear();
+        let mut raw = env.rt.take_raw();
         raw.extend_from_slice(self.rbuf.get(self.rstart..self.rstart + n).unwrap_or_default());
         self.rstart += n;
-        let head = std::mem::take(&mut self.spare_head);
 
         let site = Rc::clone(env.site);
         #[allow(unused_mut)]
@@ -932,8 +930,8 @@ impl Connection {
         if !req.keep_alive {
             self.input = Input::Closing;
         }
-        self.spare_raw = std::mem::take(&mut req.raw);
-        self.spare_head = std::mem::take(&mut req.head);
+        env.rt.give_raw(std::mem::take(&mut req.raw));
+        env.rt.give_head(std::mem::take(&mut req.head));
         Progress::More
     }
 
