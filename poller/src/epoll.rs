@@ -66,6 +66,12 @@ impl Poller for Epoll {
         self.ctl(libc::EPOLL_CTL_DEL, fd, 0, Token(0))
     }
 
+    fn deregister_and_close(&mut self, fd: OwnedFd) -> io::Result<()> {
+        // The registration goes with the open file's last descriptor.
+        drop(fd);
+        Ok(())
+    }
+
     fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.clear();
         let capacity = events.capacity();

@@ -80,6 +80,7 @@ conformance! {
         both_interests_give_one_event_per_fd,
         two_ready_fds_give_two_events,
         no_event_after_deregister,
+        no_event_after_deregister_and_close,
         reregister_changes_the_interest,
         reregister_changes_the_token,
         reregister_keeping_a_level_filter_after_a_read_would_block,
@@ -472,6 +473,31 @@ fn no_event_after_deregister<P: Poller>() {
     assert_quiet(&mut p, &mut events, "deregistered");
     a.write_all(b"more").unwrap();
     assert_quiet(&mut p, &mut events, "deregistered, new data");
+}
+
+fn no_event_after_deregister_and_close<P: Poller>() {
+    let (mut a, b) = pair();
+    let (mut c, d) = pair();
+    let mut p = new::<P>();
+    let mut events = Events::with_capacity(8);
+    p.register(b.as_fd(), Token(1), Interest::BOTH, Mode::Level).unwrap();
+    p.register(d.as_fd(), Token(2), Interest::READABLE, Mode::Level).unwrap();
+    a.write_all(b"pending").unwrap();
+    // Ready and unreported when it goes: nothing of it may come.
+    p.deregister_and_close(std::os::fd::OwnedFd::from(b)).unwrap();
+    assert_quiet(&mut p, &mut events, "closed");
+    // Its number reused by a new fd under another token: only that one.
+    let (mut e, f) = pair();
+    p.register(f.as_fd(), Token(3), Interest::READABLE, Mode::Level).unwrap();
+    e.write_all(b"x").unwrap();
+    c.write_all(b"y").unwrap();
+    let mut tokens = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + LONG;
+    while tokens.len() < 2 && std::time::Instant::now() < deadline {
+        tokens.extend(poll_once(&mut p, &mut events, Some(LONG)).iter().map(|e| e.token().0));
+    }
+    assert_eq!(tokens.into_iter().collect::<Vec<_>>(), [2, 3]);
+    drop((a, d, f));
 }
 
 fn reregister_changes_the_interest<P: Poller>() {

@@ -287,7 +287,8 @@ mod tests {
         rt.give_raw(Vec::with_capacity(4 * READ_BUFFER_BYTES));
         assert_eq!(rt.raws.len(), 1);
         assert!(rt.take_raw().is_empty());
-        rt.give_head(rt.take_head());
+        let head = rt.take_head();
+        rt.give_head(head);
         assert_eq!(rt.heads.len(), 1);
         for _ in 0..2 * POOLED_BUFFERS {
             rt.give_head(Head::new());

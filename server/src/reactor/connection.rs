@@ -162,6 +162,8 @@ pub struct Connection {
     linger_wanted: bool,
     /// A reload removed its address: close after the current response.
     detached: bool,
+    /// `TCP_NODELAY` was set (see [`Connection::send`]).
+    nodelay: bool,
     requests: u64,
     /// Deadline bookkeeping.
     pub timer: TimerSlot,
@@ -211,6 +213,7 @@ impl Connection {
             peer_eof: false,
             linger_wanted: false,
             detached: false,
+            nodelay: false,
             requests: 0,
             timer: TimerSlot::default(),
             phase: None,
@@ -227,6 +230,11 @@ impl Connection {
     /// The socket.
     pub fn stream(&self) -> &TcpStream {
         &self.stream
+    }
+
+    /// The socket, the connection ending (after [`Connection::close`]).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
     }
 
     /// Whether the connection wants to read its socket now.
@@ -874,6 +882,20 @@ impl Connection {
         let framing = Framing::of(&reply, req.http10);
         // A body that ends with the connection leaves nothing to keep alive.
         let close = close || (framing == Framing::Close && !req.head_only);
+        let multi_write = matches!(reply.body, ReplyBody::File { .. } | ReplyBody::Stream { .. });
+        if !self.nodelay && (!close || multi_write) {
+            // As nginx's tcp_nodelay: set once the connection is kept alive
+            // or a response goes out in several writes (a file after its
+            // head, a stream), where Nagle's algorithm would hold a last
+            // small segment for the peer's ACK. A single-write response on
+            // a closing connection never needs it (one system call less).
+            self.nodelay = true;
+            if let Err(e) = platform::net::set_nodelay(std::os::fd::AsFd::as_fd(&self.stream), true)
+            {
+                let what = format!("setsockopt(TCP_NODELAY) failed: {e}");
+                env.rt.error(crate::log::Level::Info, &what);
+            }
+        }
         let connection = if close {
             ConnectionHeader::Close
         } else if req.http10 {

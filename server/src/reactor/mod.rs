@@ -48,7 +48,7 @@ pub mod timer;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -458,12 +458,12 @@ impl<P: Poller> Server<P> {
         let Some(Source::Connection(mut conn)) = self.sources.remove(key) else { return };
         self.with_env(key, |env| conn.close(env));
         self.connections -= 1;
-        // Deregister before the fd closes (the poller contract); a failure
-        // here leaves nothing to undo since the fd is closed right after.
+        // Deregistered as it closes (one close(2) on epoll: the socket is
+        // never duplicated, children get none); a failure leaves nothing to
+        // undo since the fd is closed all the same.
         if self.edge || conn.interest.is_some() {
-            let _ = self.poller.deregister(conn.stream().as_fd());
+            let _ = self.poller.deregister_and_close(OwnedFd::from(conn.into_stream()));
         }
-        drop(conn);
         self.maybe_resume_accept();
     }
 
@@ -508,9 +508,6 @@ impl<P: Poller> Server<P> {
                     }
                     let server =
                         self.site.config.listeners.get(index).map_or(0, |l| l.default_server);
-                    if let Err(e) = platform::net::set_nodelay(stream.as_fd(), true) {
-                        self.rt.error(Level::Info, &format!("setsockopt(TCP_NODELAY) failed: {e}"));
-                    }
                     let rbuf_max = self.site.read_buffer_size();
                     self.add_connection(Connection::new(stream, peer, index, server, rbuf_max));
                 }
