@@ -181,8 +181,8 @@ fn serve_file(
         let why = format!("\"{}\" is not a regular file", real.display());
         return Err(HttpError::refused(403, why));
     }
-    let real_name = real.file_name().map(|n| n.to_string_lossy());
-    if location.is_cgi_name(name) || real_name.is_some_and(|n| location.is_cgi_name(&n)) {
+    let real_name = || real.file_name().map(|n| n.to_string_lossy());
+    if location.is_cgi_name(name) || real_name().is_some_and(|n| location.is_cgi_name(&n)) {
         // A script's source is never sent.
         let why = format!("\"{}\" is a CGI script: never sent as a file", real.display());
         return Err(HttpError::refused(403, why));

@@ -181,6 +181,9 @@ pub fn handler(
     buf: &[u8],
     path: &str,
 ) -> Result<Option<Action>, HttpError> {
+    if location.cgi.is_empty() {
+        return Ok(None);
+    }
     let Some(script) = resolve(location, origin.site.base(origin.at), path)? else {
         return Ok(None);
     };
