@@ -24,8 +24,9 @@
 //! was at the start of the iteration (microseconds earlier); nothing is
 //! kept past it, and the memo is forgotten at once when Berth itself may
 //! have changed files (a DELETE, an upload or a CGI script finishing),
-//! so a pipelined request after those sees their effect. Failures are
-//! never remembered.
+//! so a pipelined request after those sees their effect. A failure with an
+//! OS error (`ENOENT`: the 404s of a busy iteration) is remembered the same
+//! way.
 //!
 //! An entry also keeps the file's `ETag` and `Last-Modified` values, formatted
 //! once when it is read, since they depend on nothing but its stamp. The map
@@ -148,8 +149,9 @@ pub struct FileCache {
     map: RefCell<HashMap<Box<[u8]>, Entry, BuildHasherDefault<FxHasher>>>,
     bytes: Cell<usize>,
     settle: Duration,
-    /// `lstat` results of the current loop iteration, by path.
-    stats: RefCell<HashMap<Box<[u8]>, Metadata, BuildHasherDefault<FxHasher>>>,
+    /// `lstat` results of the current loop iteration, by path: the
+    /// metadata or the OS error number.
+    stats: RefCell<HashMap<Box<[u8]>, Result<Metadata, i32>, BuildHasherDefault<FxHasher>>>,
 }
 
 /// Most `lstat` results remembered in one loop iteration.
@@ -176,18 +178,28 @@ impl FileCache {
     /// same path was looked at already in it.
     ///
     /// # Errors
-    /// As [`std::fs::symlink_metadata`] (failures are not remembered).
+    /// As [`std::fs::symlink_metadata`] (a failure without an OS error
+    /// number is not remembered).
     pub fn lstat(&self, path: &Path) -> io::Result<Metadata> {
         let key = path.as_os_str().as_bytes();
-        if let Some(meta) = self.stats.borrow().get(key) {
-            return Ok(meta.clone());
+        match self.stats.borrow().get(key) {
+            Some(Ok(meta)) => return Ok(meta.clone()),
+            Some(Err(code)) => return Err(io::Error::from_raw_os_error(*code)),
+            None => {}
         }
-        let meta = std::fs::symlink_metadata(path)?;
+        let result = std::fs::symlink_metadata(path);
+        let kept = match &result {
+            Ok(meta) => Ok(meta.clone()),
+            Err(e) => match e.raw_os_error() {
+                Some(code) => Err(code),
+                None => return result,
+            },
+        };
         let mut stats = self.stats.borrow_mut();
         if stats.len() < MAX_STATS {
-            stats.insert(key.into(), meta.clone());
+            stats.insert(key.into(), kept);
         }
-        Ok(meta)
+        result
     }
 
     /// Forgets the `lstat` results remembered: a new loop iteration, or
@@ -346,6 +358,11 @@ mod tests {
         }
     }
 
+    /// ENOENT, as std reports it for a missing path.
+    fn libc_enoent() -> i32 {
+        fs::metadata("/nonexistent-berth-path").err().and_then(|e| e.raw_os_error()).unwrap_or(-1)
+    }
+
     #[test]
     fn lstat_is_remembered_until_forgotten() {
         let dir = std::env::temp_dir().join(format!("berth-cache-stat-{}", std::process::id()));
@@ -361,10 +378,16 @@ mod tests {
         assert_eq!((first.len(), again.len()), (3, 3));
         cache.forget_stats();
         assert_eq!(cache.lstat(&p).map(|m| m.len()).ok(), Some(6));
-        // Failures are not remembered.
+        // A failure too, with its error.
         let missing = dir.join("missing");
-        assert!(cache.lstat(&missing).is_err());
+        assert_eq!(
+            cache.lstat(&missing).map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::NotFound)
+        );
         fs::write(&missing, "now").unwrap_or_else(|e| panic!("write: {e}"));
+        let again = cache.lstat(&missing).map_err(|e| e.raw_os_error());
+        assert_eq!(again.err(), Some(Some(libc_enoent())));
+        cache.forget_stats();
         assert_eq!(cache.lstat(&missing).map(|m| m.len()).ok(), Some(3));
         let _ = fs::remove_dir_all(dir);
     }
