@@ -11,8 +11,9 @@
 //! edge-triggered for reading (mio is edge-triggered only) and do the same
 //! work per event: one read into a 64-byte buffer (a short read drained the
 //! socket) and one one-byte write. Events are taken 1024 per poll. The two
-//! libraries take turns for ROUNDS rounds per size; the table gives the mean
-//! events per second and the ratio poller / mio.
+//! libraries take turns for ROUNDS rounds per size (ABBA order); the table
+//! gives the mean events per second, the ratio of the means, and the median
+//! of the rounds' ratios (steadier on a machine whose neighbours steal time).
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::AsFd;
@@ -65,10 +66,13 @@ fn run_poller(n: usize, d: Duration) -> io::Result<f64> {
             }
         }
     }
+    // The rate is taken before the clean-up, as mio's is (its sockets are
+    // dropped after the clock stops).
+    let rate = count as f64 / start.elapsed().as_secs_f64();
     for s in &socks {
         p.deregister(s.as_fd())?;
     }
-    Ok(count as f64 / start.elapsed().as_secs_f64())
+    Ok(rate)
 }
 
 fn run_mio(n: usize, d: Duration) -> io::Result<f64> {
@@ -110,16 +114,31 @@ fn main() -> io::Result<()> {
     let d = Duration::from_secs_f64(secs);
     println!("events per second, ping-pong Unix socket pairs, edge-triggered, {secs} s x {rounds} rounds per cell");
     println!();
-    println!("| pairs | poller ({}) | mio | poller / mio |", <poller::DefaultPoller as poller::Poller>::NAME);
-    println!("|---:|---:|---:|---:|");
+    println!(
+        "| pairs | poller ({}) | mio | poller / mio (means) | median of the rounds' ratios |",
+        <poller::DefaultPoller as poller::Poller>::NAME
+    );
+    println!("|---:|---:|---:|---:|---:|");
     for n in SIZES {
-        let (mut a, mut b) = (0.0, 0.0);
-        for _ in 0..rounds {
-            a += run_poller(n, d)?;
-            b += run_mio(n, d)?;
+        let (mut a, mut b, mut ratios) = (0.0, 0.0, Vec::with_capacity(rounds));
+        for round in 0..rounds {
+            // ABBA order: neither library always runs first (warm caches,
+            // a neighbour's load that comes and goes).
+            let (x, y) = if round % 2 == 0 {
+                let x = run_poller(n, d)?;
+                (x, run_mio(n, d)?)
+            } else {
+                let y = run_mio(n, d)?;
+                (run_poller(n, d)?, y)
+            };
+            a += x;
+            b += y;
+            ratios.push(x / y);
         }
         let (a, b) = (a / rounds as f64, b / rounds as f64);
-        println!("| {n} | {a:.0} | {b:.0} | {:.3} |", a / b);
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+        println!("| {n} | {a:.0} | {b:.0} | {:.3} | {median:.3} |", a / b);
     }
     Ok(())
 }
