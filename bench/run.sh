@@ -13,15 +13,16 @@
 # connection).
 #
 # Usage: bench/run.sh [--short]
-#   --short: 3 s per scenario and 1,000 idle connections (a smoke run);
-#   default: 10 s per scenario and 10,000 idle connections.
+#   --short: one 3 s run per server and scenario, 1,000 idle connections (a
+#   smoke run); default: three rounds of 5 s (medians) and 10,000 idle
+#   connections.
 # Installs nginx-light, lighttpd, wrk and gnuplot-nox with apt-get when run as
 # root. Never run by the tests; machines here are shared, so read ratios from
 # one run, not absolute numbers across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=10s; idle=10000
-if [ "${1:-}" = "--short" ]; then duration=3s; idle=1000; fi
+duration=5s; rounds=3; idle=10000
+if [ "${1:-}" = "--short" ]; then duration=3s; rounds=1; idle=1000; fi
 
 need=()
 for tool in nginx:nginx-light lighttpd:lighttpd wrk:wrk gnuplot:gnuplot-nox; do
@@ -125,21 +126,32 @@ servers="berth nginx lighttpd"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 rows=()
-# scenario NAME CONNS PATH [wrk options...]: one wrk run per server.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
+# scenario NAME CONNS PATH [wrk options...]: $rounds wrk runs per server.
 scenario() {
   local name=$1 conns=$2 path=$3; shift 3
   local line="$name"
   declare -A r c
   r[nginx]=0; c[nginx]=0
+  declare -A rs cs
+  # Rounds: the servers take turns (A B C A B C ...) and each figure is the
+  # median of its rounds, so a burst of load from the machine's neighbours
+  # (steal time) does not decide a row.
+  for _ in $(seq "$rounds"); do
+    for s in $servers; do
+      local t0 t1 out reqs
+      t0=$(cpu_ticks "${pid[$s]}")
+      out=$($cli_pin wrk -t1 -c"$conns" -d"$duration" "$@" "http://127.0.0.1:${port[$s]}$path")
+      t1=$(cpu_ticks "${pid[$s]}")
+      rs[$s]+=" $(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")"
+      reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+      cs[$s]+=" $(awk -v t=$((t1 - t0)) -v hz="$tck" -v n="$reqs" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')"
+      if grep -q 'Socket errors' <<<"$out"; then echo "  ($s: $(grep 'Socket errors' <<<"$out" | xargs))" >&2; fi
+    done
+  done
   for s in $servers; do
-    local t0 t1 out reqs
-    t0=$(cpu_ticks "${pid[$s]}")
-    out=$($cli_pin wrk -t1 -c"$conns" -d"$duration" "$@" "http://127.0.0.1:${port[$s]}$path")
-    t1=$(cpu_ticks "${pid[$s]}")
-    r[$s]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    c[$s]=$(awk -v t=$((t1 - t0)) -v hz="$tck" -v n="$reqs" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-    if grep -q 'Socket errors' <<<"$out"; then echo "  ($s: $(grep 'Socket errors' <<<"$out" | xargs))" >&2; fi
+    r[$s]=$(median ${rs[$s]})
+    c[$s]=$(median ${cs[$s]})
   done
   rows+=("$name|${r[berth]}|${c[berth]}|${r[nginx]}|${c[nginx]}|${r[lighttpd]}|${c[lighttpd]}")
   printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s\n' "$name" "${r[berth]}" "${c[berth]}" "${r[nginx]}" "${c[nginx]}" \
@@ -201,7 +213,7 @@ printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]
     "$(awk -v a="${per[berth]}" -v b="${per[nginx]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')" \
     "$(awk -v a="${per[berth]}" -v b="${per[lighttpd]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')"
   echo
-  echo "($(date -u +%F), $(nproc) cores, wrk -t1 -d$duration, servers on core 0, wrk on core 1; requests/s and server CPU per request; $idle idle connections)"
+  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, servers on core 0, wrk on core 1; requests/s and server CPU per request; $idle idle connections)"
 } > bench/results.md
 
 # The chart: requests/s relative to nginx, per scenario and server.
