@@ -296,9 +296,7 @@ mod tests {
 
     #[test]
     fn hit_miss_and_invalidation() {
-        let dir = std::env::temp_dir().join(format!("berth-cache-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let dir = scratch("hit");
         let p = dir.join("f.txt");
         fs::write(&p, "one").unwrap_or_else(|e| panic!("write: {e}"));
         set_mtime(&p, 1_000_000);
@@ -324,9 +322,7 @@ mod tests {
 
     #[test]
     fn cached_validators_match_fresh_ones() {
-        let dir = std::env::temp_dir().join(format!("berth-cache-val-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let dir = scratch("val");
         let p = dir.join("f.txt");
         fs::write(&p, "twelve bytes").unwrap_or_else(|e| panic!("write: {e}"));
         set_mtime(&p, 784_111_777);
@@ -358,6 +354,14 @@ mod tests {
         }
     }
 
+    /// An empty scratch folder for one test.
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-cache-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        dir
+    }
+
     /// ENOENT, as std reports it for a missing path.
     fn libc_enoent() -> i32 {
         fs::metadata("/nonexistent-berth-path").err().and_then(|e| e.raw_os_error()).unwrap_or(-1)
@@ -365,9 +369,7 @@ mod tests {
 
     #[test]
     fn lstat_is_remembered_until_forgotten() {
-        let dir = std::env::temp_dir().join(format!("berth-cache-stat-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let dir = scratch("stat");
         let p = dir.join("f");
         fs::write(&p, "one").unwrap_or_else(|e| panic!("write: {e}"));
         let cache = FileCache::default();
@@ -394,9 +396,7 @@ mod tests {
 
     #[test]
     fn fresh_files_are_read_but_not_kept() {
-        let dir = std::env::temp_dir().join(format!("berth-cache-fresh-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let dir = scratch("fresh");
         let p = dir.join("f.txt");
         fs::write(&p, "new").unwrap_or_else(|e| panic!("write: {e}"));
         let cache = FileCache::default();
