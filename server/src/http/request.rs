@@ -1151,6 +1151,22 @@ fn is_valid_host(host: &[u8]) -> bool {
 /// RFC 9110 §5.6.2: `tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
 /// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA`.
 pub(crate) fn is_tchar(c: u8) -> bool {
+    // A table: every byte of every method and field name goes through here.
+    TCHAR[c as usize]
+}
+
+/// [`is_tchar`] for every byte, built at compile time from the rule.
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = tchar_by_rule(c as u8);
+        c += 1;
+    }
+    table
+};
+
+const fn tchar_by_rule(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -1183,6 +1199,14 @@ pub(crate) mod tests {
     use BodyKind::{Chunked, Length};
     use ParseError::*;
     use Version::{Http10, Http11};
+
+    #[test]
+    fn tchar_table_follows_the_rule() {
+        for c in 0..=255u8 {
+            assert_eq!(is_tchar(c), tchar_by_rule(c), "{c:#x}");
+        }
+        assert!(is_tchar(b'G') && is_tchar(b'~') && !is_tchar(b' ') && !is_tchar(b':'));
+    }
 
     /// What a good case must parse to.
     #[derive(Clone, Copy, Debug)]
