@@ -230,8 +230,9 @@ set title "Requests/s relative to nginx (one worker), one run on $(nproc) cores"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set yrange [0:*]
-set ylabel "x nginx"
+set logscale y 2
+set yrange [0.25:32]
+set ylabel "x nginx (log scale)"
 set xtics rotate by -20
 set key top left
 plot "$work/chart.dat" using 2:xtic(1) title "Berth", "" using 3 title "nginx", "" using 4 title "lighttpd"
