@@ -146,13 +146,16 @@ struct Entry {
 #[derive(Debug)]
 pub struct FileCache {
     /// Keyed by the path's bytes (hashing a `Path` walks its components).
-    map: RefCell<HashMap<Box<[u8]>, Entry, BuildHasherDefault<FxHasher>>>,
+    map: RefCell<PathMap<Entry>>,
     bytes: Cell<usize>,
     settle: Duration,
     /// `lstat` results of the current loop iteration, by path: the
     /// metadata or the OS error number.
-    stats: RefCell<HashMap<Box<[u8]>, Result<Metadata, i32>, BuildHasherDefault<FxHasher>>>,
+    stats: RefCell<PathMap<Result<Metadata, i32>>>,
 }
+
+/// A map keyed by path bytes, hashed with [`FxHasher`].
+type PathMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<FxHasher>>;
 
 /// Most `lstat` results remembered in one loop iteration.
 pub const MAX_STATS: usize = 256;
