@@ -406,6 +406,22 @@ tests::backend_tests! {
         berth.assert_running();
     }
 
+    /// The static handler remembers `lstat` results for one loop iteration;
+    /// a DELETE must end that, or a GET pipelined behind it (read, parsed
+    /// and answered in the same iteration) would find the deleted file.
+    fn get_pipelined_after_delete_sees_it_gone(backend) {
+        let mut berth = start(backend);
+        let mut c = berth.connect();
+        let get = request("GET", "/files/a.txt", "");
+        let del = request("DELETE", "/files/a.txt", "");
+        c.send(format!("{get}{del}{get}"));
+        c.read_response().assert_status(200);
+        c.read_response().assert_status(204);
+        c.read_response().assert_status(404);
+        assert!(!berth.dir().join("www/files/a.txt").exists());
+        berth.assert_running();
+    }
+
     fn method_defaults(backend) {
         let berth = start(backend);
         // No `methods`, an upload store: GET, HEAD and POST.
