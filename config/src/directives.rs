@@ -231,6 +231,8 @@ pub(crate) struct ListenSpec {
     /// Where `default_server` was written, if it was.
     pub(crate) default_server: Option<Pos>,
     pub(crate) reuseport: bool,
+    /// Where `deferred` was written, if it was.
+    pub(crate) deferred: Option<Pos>,
 }
 
 /// A `server` block as written.
@@ -432,14 +434,16 @@ fn set_listen(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<()
         };
         Fail::at(arg.pos, format!("{what} in \"{}\" of the \"listen\" directive", arg.text))
     })?;
-    let mut spec = ListenSpec { addr, pos: arg.pos, default_server: None, reuseport: false };
+    let mut spec =
+        ListenSpec { addr, pos: arg.pos, default_server: None, reuseport: false, deferred: None };
     for flag in args.iter().skip(1) {
         match flag.text.as_str() {
             "default_server" if spec.default_server.is_none() => {
                 spec.default_server = Some(flag.pos)
             }
             "reuseport" if !spec.reuseport => spec.reuseport = true,
-            "default_server" | "reuseport" => {
+            "deferred" if spec.deferred.is_none() => spec.deferred = Some(flag.pos),
+            "default_server" | "reuseport" | "deferred" => {
                 return Err(Fail::at(flag.pos, format!("duplicate \"{}\" parameter", flag.text)))
             }
             "ssl" | "quic" => {
@@ -464,7 +468,7 @@ fn set_listen(s: &mut Scope, name: &Token, args: &[Token], _: &Env) -> Result<()
                 ))
             }
             other => {
-                let hint = value::closest(other, ["default_server", "reuseport"])
+                let hint = value::closest(other, ["default_server", "reuseport", "deferred"])
                     .map(|c| format!(", did you mean \"{c}\"?"))
                     .unwrap_or_default();
                 return Err(Fail::at(flag.pos, format!("invalid parameter \"{other}\"{hint}")));

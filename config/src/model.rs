@@ -81,6 +81,9 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// Whether any `listen` of this address asked for `reuseport`.
     pub reuseport: bool,
+    /// Whether any `listen` of this address asked for `deferred` (deferred
+    /// accept) on a platform that has it.
+    pub deferred: bool,
     /// Indices into [`Config::servers`] of the servers listening here, in file order.
     pub servers: Vec<usize>,
     /// Index into [`Config::servers`] (not into `servers` above) of the server
@@ -573,12 +576,14 @@ mod tests {
                 Listener {
                     addr: "127.0.0.1:8080".parse().unwrap(),
                     reuseport: false,
+                    deferred: false,
                     servers: vec![0, 1],
                     default_server: 1,
                 },
                 Listener {
                     addr: "0.0.0.0:8081".parse().unwrap(),
                     reuseport: false,
+                    deferred: false,
                     servers: vec![2],
                     default_server: 2,
                 },

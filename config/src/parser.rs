@@ -519,6 +519,9 @@ fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
+/// Whether `listen ... deferred` has an effect here (`TCP_DEFER_ACCEPT`).
+const DEFERRED_ACCEPT: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
 /// Groups the servers by address and checks default servers and names.
 fn build_listeners(servers: &[RawServer], warnings: &mut Vec<Fail>) -> Result<Vec<Listener>, Fail> {
     let mut listeners: Vec<Listener> = Vec::new();
@@ -533,6 +536,7 @@ fn build_listeners(servers: &[RawServer], warnings: &mut Vec<Fail>) -> Result<Ve
             pos: raw.pos,
             default_server: None,
             reuseport: false,
+            deferred: None,
         }];
         let specs =
             if raw.scope.listens.is_empty() { &fallback[..] } else { &raw.scope.listens[..] };
@@ -553,6 +557,7 @@ fn build_listeners(servers: &[RawServer], warnings: &mut Vec<Fail>) -> Result<Ve
                     listeners.push(Listener {
                         addr: spec.addr,
                         reuseport: false,
+                        deferred: false,
                         servers: Vec::new(),
                         default_server: i,
                     });
@@ -565,6 +570,16 @@ fn build_listeners(servers: &[RawServer], warnings: &mut Vec<Fail>) -> Result<Ve
             };
             l.servers.push(i);
             l.reuseport |= spec.reuseport;
+            if let Some(pos) = spec.deferred {
+                if DEFERRED_ACCEPT {
+                    l.deferred = true;
+                } else {
+                    warnings.push(Fail::at(
+                        pos,
+                        "the deferred accept is not supported on this platform, ignored",
+                    ));
+                }
+            }
             if let Some(pos) = spec.default_server {
                 if *exp {
                     return Err(Fail::at(
@@ -688,6 +703,7 @@ mod tests {
                 listeners: vec![Listener {
                     addr: addr("0.0.0.0:8080"),
                     reuseport: false,
+                    deferred: false,
                     servers: vec![0],
                     default_server: 0,
                 }],
@@ -825,6 +841,12 @@ server {
             ("server { listen localhost:81; root /; }", |c| c.listeners[0].addr == addr("127.0.0.1:81")),
             ("server { listen [::1]:82; root /; }", |c| c.listeners[0].addr == addr("[::1]:82")),
             ("server { listen 80 reuseport; root /; }", |c| c.listeners[0].reuseport),
+            ("server { listen 80; root /; }", |c| !c.listeners[0].deferred),
+            // Any server asking for it defers the address's accept.
+            (
+                "server { listen 80; root /; } server { server_name b; listen 80 deferred; root /; }",
+                |c| c.listeners[0].deferred == DEFERRED_ACCEPT,
+            ),
             // names: lowercased, trailing dot dropped, deduplicated
             ("server { server_name A.Test. a.test b.test; root /; }", |c| {
                 c.servers[0].names == ["a.test", "b.test"]
@@ -1104,6 +1126,16 @@ server {
     }
 
     #[test]
+    fn deferred_warns_where_the_platform_lacks_it() {
+        let w = warnings("server { listen 1 deferred; root /; }");
+        if DEFERRED_ACCEPT {
+            assert!(w.is_empty(), "{w:?}");
+        } else {
+            assert_eq!(w, ["1:19: the deferred accept is not supported on this platform, ignored"]);
+        }
+    }
+
+    #[test]
     fn implicit_root_location_inherits_the_server() {
         let c = ok("server { root /s; autoindex on; index i.html; location /a { root /b; } }");
         let l = &c.servers[0].locations;
@@ -1149,6 +1181,8 @@ server {
             ("server { listen 80 foo; }", "1:20: invalid parameter \"foo\""),
             ("server { listen 80 default_sever; }", "1:20: invalid parameter \"default_sever\", did you mean \"default_server\"?"),
             ("server { listen 80 reuseport reuseport; }", "1:30: duplicate \"reuseport\" parameter"),
+            ("server { listen 80 deferred deferred; }", "1:29: duplicate \"deferred\" parameter"),
+            ("server { listen 80 deffered; }", "1:20: invalid parameter \"deffered\", did you mean \"deferred\"?"),
             ("server { listen 80; listen 0.0.0.0:80; }", "1:28: duplicate listen 0.0.0.0:80"),
             ("server { root /a; root /b; }", "1:19: \"root\" directive is duplicate"),
             ("server { root /a; location /x { alias /b; root /c; } }", "1:43: \"alias\" and \"root\" cannot both be set"),

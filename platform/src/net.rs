@@ -2,7 +2,8 @@
 //!
 //! [`bind_listener`] builds a listening socket the way a server needs it and
 //! std cannot: non-blocking and close-on-exec from creation, `SO_REUSEADDR`,
-//! optional `SO_REUSEPORT`, `IPV6_V6ONLY` for IPv6 and a chosen backlog.
+//! optional `SO_REUSEPORT`, optional deferred accept (`TCP_DEFER_ACCEPT`),
+//! `IPV6_V6ONLY` for IPv6 and a chosen backlog.
 //! [`accept4`] accepts a connection that is non-blocking and close-on-exec
 //! from birth. [`set_nodelay`] toggles Nagle's algorithm on any TCP socket.
 
@@ -27,12 +28,26 @@ pub struct ListenOptions {
     /// connections like Linux does), letting several sockets listen on one
     /// address and port.
     pub reuseport: bool,
+    /// Deferred accept: the kernel hands a connection to `accept` only once
+    /// its first data has arrived (or after about [`DEFER_ACCEPT_SECS`] and a
+    /// retransmitted SYN-ACK if none comes), so a server wakes once for a
+    /// connection and its request instead of twice. `TCP_DEFER_ACCEPT` on
+    /// Linux and Android; ignored elsewhere (see [`DEFERRED_ACCEPT`]).
+    pub deferred: bool,
 }
 
+/// The `TCP_DEFER_ACCEPT` timeout [`bind_listener`] sets for
+/// [`ListenOptions::deferred`], in seconds: nginx's choice, since how long a
+/// connection waited cannot be known (with SYN cookies it does not wait).
+pub const DEFER_ACCEPT_SECS: i32 = 1;
+
+/// Whether [`ListenOptions::deferred`] has an effect on this platform.
+pub const DEFERRED_ACCEPT: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
 impl Default for ListenOptions {
-    /// Backlog [`DEFAULT_BACKLOG`] (511), `reuseport` off.
+    /// Backlog [`DEFAULT_BACKLOG`] (511), `reuseport` and `deferred` off.
     fn default() -> Self {
-        ListenOptions { backlog: DEFAULT_BACKLOG, reuseport: false }
+        ListenOptions { backlog: DEFAULT_BACKLOG, reuseport: false, deferred: false }
     }
 }
 
@@ -43,8 +58,10 @@ impl Default for ListenOptions {
 /// are set with `fcntl(2)` right after), `SO_REUSEADDR` on (so a restarted
 /// server can bind while old connections sit in `TIME_WAIT`), `SO_REUSEPORT`
 /// if `opts.reuseport`, `IPV6_V6ONLY` on for an IPv6 `addr` (so `[::]:80` and
-/// `0.0.0.0:80` can be two listeners, as nginx does), `bind(2)`, then
-/// `listen(2)` with `opts.backlog`. Port 0 picks a free port; read it back
+/// `0.0.0.0:80` can be two listeners, as nginx does), `bind(2)`,
+/// `listen(2)` with `opts.backlog`, then `TCP_DEFER_ACCEPT` of
+/// [`DEFER_ACCEPT_SECS`] if `opts.deferred` and the platform has it
+/// ([tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)). Port 0 picks a free port; read it back
 /// with [`TcpListener::local_addr`].
 ///
 /// See [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html),
@@ -96,6 +113,9 @@ pub fn bind_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpLi
     })?;
     // SAFETY: `fd` is a live, bound socket; listen takes no pointer.
     syscall!(unsafe { libc::listen(fd.as_raw_fd(), opts.backlog) })?;
+    if opts.deferred {
+        set_deferred_accept(fd, true)?;
+    }
     Ok(TcpListener::from(socket))
 }
 
@@ -166,6 +186,27 @@ pub fn accept4(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
 /// after the peer has reset the connection.
 pub fn set_nodelay(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, libc::c_int::from(on))
+}
+
+/// Turns deferred accept (see [`ListenOptions::deferred`]) on or off on a
+/// listening socket: `TCP_DEFER_ACCEPT` of [`DEFER_ACCEPT_SECS`] or 0 on
+/// Linux and Android, where a server reloading its configuration can change
+/// it on a socket it keeps. Elsewhere it does nothing and succeeds.
+///
+/// # Errors
+///
+/// The OS error of `setsockopt(2)` (`ENOTSOCK`, `EBADF`).
+pub fn set_deferred_accept(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let secs = if on { DEFER_ACCEPT_SECS } else { 0 };
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, secs)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (fd, on);
+        Ok(())
+    }
 }
 
 /// Writes `buf` to a connected socket telling the kernel more follows at
@@ -440,7 +481,7 @@ mod tests {
     #[test]
     fn default_options() {
         let opts = ListenOptions::default();
-        assert_eq!(opts, ListenOptions { backlog: 511, reuseport: false });
+        assert_eq!(opts, ListenOptions { backlog: 511, reuseport: false, deferred: false });
     }
 
     #[test]
@@ -475,7 +516,7 @@ mod tests {
 
     #[test]
     fn bind_listener_rejects_negative_backlog() {
-        let err = bind_listener(localhost_v4(), &ListenOptions { backlog: -1, reuseport: false })
+        let err = bind_listener(localhost_v4(), &ListenOptions { backlog: -1, ..ListenOptions::default() })
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
@@ -507,6 +548,33 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "no listener got the connection");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn deferred_listener_hands_over_a_connection_with_its_data() {
+        use std::io::{Read, Write};
+        let opts = ListenOptions { deferred: true, ..ListenOptions::default() };
+        let listener = bind_listener(localhost_v4(), &opts).unwrap();
+        assert_ne!(getsockopt_int(listener.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT), 0);
+        let plain = bind_listener(localhost_v4(), &ListenOptions::default()).unwrap();
+        assert_eq!(getsockopt_int(plain.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT), 0);
+        set_deferred_accept(plain.as_fd(), true).unwrap();
+        assert_ne!(getsockopt_int(plain.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT), 0);
+        set_deferred_accept(plain.as_fd(), false).unwrap();
+        assert_eq!(getsockopt_int(plain.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT), 0);
+
+        // Connected but silent: not yet acceptable.
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(accept4(&listener).unwrap_err().kind(), ErrorKind::WouldBlock);
+        // Its first bytes make it acceptable, and they are there to read.
+        client.write_all(b"GET").unwrap();
+        let (mut server, _) = accept_blocking(&listener);
+        let mut got = [0u8; 3];
+        server.set_nonblocking(false).unwrap();
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"GET");
     }
 
     /// Accepts on a non-blocking listener, waiting up to 5 s for a connection.

@@ -22,6 +22,17 @@ server {
 }
 ";
 
+/// `TIMEOUT_CONFIG` with a deferred accept (`listen ... deferred`).
+const DEFERRED_CONFIG: &str = "\
+client_header_timeout 1s;
+keepalive_timeout 1s;
+
+server {
+    listen 127.0.0.1:{port0} deferred;
+    root {dir}/www;
+}
+";
+
 /// How long after a 1 s timeout the server may take to act on it.
 const TIMEOUT_SLACK: Duration = Duration::from_secs(3);
 
@@ -493,5 +504,28 @@ tests::backend_tests! {
         }
         assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
         assert_eq!(c.read_response().assert_status(200).text(), SUB_INDEX_HTML);
+    }
+
+    /// `listen ... deferred`: requests are answered as usual, including one
+    /// that comes a while after the connection; a client that never sends
+    /// anything is still handed over by the kernel (after about a second)
+    /// and cut at `client_header_timeout`, as without it.
+    fn deferred_accept_answers_and_times_out_silent_clients(backend) {
+        let berth = Berth::start(backend, DEFERRED_CONFIG, site::standard_files);
+        let mut c = berth.connect();
+        c.send(get("/hello.txt"));
+        assert_eq!(c.read_response().assert_status(200).text(), HELLO_TXT);
+        let mut late = berth.connect();
+        std::thread::sleep(Duration::from_millis(300));
+        late.send(get("/hello.txt") + &get("/sub/"));
+        assert_eq!(late.read_response().assert_status(200).text(), HELLO_TXT);
+        assert_eq!(late.read_response().assert_status(200).text(), SUB_INDEX_HTML);
+        let mut silent = berth.connect();
+        // Up to about 1 s in the kernel (plus a retransmitted SYN-ACK), then
+        // the 1 s header timeout.
+        match silent.wait_close(Duration::from_secs(2) + TIMEOUT_SLACK + TIMEOUT_SLACK) {
+            tests::CloseState::StillOpen => panic!("silent connection still open"),
+            tests::CloseState::Closed | tests::CloseState::Data(_) => {}
+        }
     }
 }

@@ -807,6 +807,14 @@ impl<P: Poller> Server<P> {
                 Some(Source::Listener(l)) => match self.site.config.listener_for(l.addr) {
                     Some(index) => {
                         l.index = index;
+                        let deferred =
+                            self.site.config.listeners.get(index).is_some_and(|c| c.deferred);
+                        if let Err(e) =
+                            platform::net::set_deferred_accept(l.socket.as_fd(), deferred)
+                        {
+                            let msg = format!("cannot change the deferred accept of {}: {e}", l.addr);
+                            self.rt.error(Level::Warn, &msg);
+                        }
                         true
                     }
                     None => false,
@@ -1067,6 +1075,7 @@ fn far_future(now: Instant) -> Instant {
 fn bind(l: &config::Listener) -> io::Result<TcpListener> {
     let opts = platform::net::ListenOptions {
         reuseport: l.reuseport,
+        deferred: l.deferred,
         ..platform::net::ListenOptions::default()
     };
     platform::net::bind_listener(l.addr, &opts).map_err(|e| {
