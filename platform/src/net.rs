@@ -516,8 +516,11 @@ mod tests {
 
     #[test]
     fn bind_listener_rejects_negative_backlog() {
-        let err = bind_listener(localhost_v4(), &ListenOptions { backlog: -1, ..ListenOptions::default() })
-            .unwrap_err();
+        let err = bind_listener(
+            localhost_v4(),
+            &ListenOptions { backlog: -1, ..ListenOptions::default() },
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 

@@ -812,7 +812,8 @@ impl<P: Poller> Server<P> {
                         if let Err(e) =
                             platform::net::set_deferred_accept(l.socket.as_fd(), deferred)
                         {
-                            let msg = format!("cannot change the deferred accept of {}: {e}", l.addr);
+                            let msg =
+                                format!("cannot change the deferred accept of {}: {e}", l.addr);
                             self.rt.error(Level::Warn, &msg);
                         }
                         true
