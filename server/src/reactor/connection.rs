@@ -472,7 +472,7 @@ impl Connection {
     }
 
     fn write_once(&mut self, env: &mut Env<'_>) -> Verdict {
-        match self.output.write_to(&self.stream) {
+        match self.output.write_to(&self.stream, self.input == Input::Closing) {
             Ok(Written { bytes, .. }) => {
                 // A full write leaves readiness unused; a short one (or
                 // EAGAIN) is re-armed too while output waits: the peer's

@@ -199,12 +199,17 @@ impl Output {
         }
     }
 
-    /// One `write` or `sendfile` to `socket`.
+    /// One `write` or `sendfile` to `socket`. `closing`: the connection
+    /// closes (or shuts its write side) as soon as the queue is empty, so
+    /// the queue's last bytes go with "more follows" (`MSG_MORE`) and leave
+    /// in one segment with the FIN that `close` adds, as nginx's corked
+    /// socket does: the client gets the response and the end of the
+    /// connection at once, not in two segments and two wakeups.
     ///
     /// # Errors
     /// Any error but `EAGAIN` and `EINTR` (the connection must close), and a
     /// file that shrank while it was sent (`sendfile` returning 0).
-    pub fn write_to(&mut self, socket: &TcpStream) -> io::Result<Written> {
+    pub fn write_to(&mut self, socket: &TcpStream, closing: bool) -> io::Result<Written> {
         if self.pos == self.buf.len() {
             if let Some(Part::Bytes(_)) = self.parts.front() {
                 if let Some(Part::Bytes(b)) = self.parts.pop_front() {
@@ -219,7 +224,8 @@ impl Output {
             // A head followed by a file: "more follows", so the head leaves
             // in one segment with the file's first bytes (sent next turn).
             let head_of_file = matches!(self.parts.front(), Some(Part::File { .. }));
-            let sent = if head_of_file {
+            let before_fin = closing && self.parts.is_empty();
+            let sent = if head_of_file || before_fin {
                 platform::net::send_more(socket.as_fd(), out)
             } else {
                 (&mut &*socket).write(out)
@@ -309,7 +315,7 @@ mod tests {
             if !out.wants_write() {
                 return;
             }
-            out.write_to(s).unwrap_or_else(|e| panic!("write: {e}"));
+            out.write_to(s, false).unwrap_or_else(|e| panic!("write: {e}"));
         }
         panic!("output did not drain");
     }
@@ -344,6 +350,29 @@ mod tests {
         c.read_exact(&mut got).unwrap_or_else(|e| panic!("read: {e}"));
         assert_eq!(got, want);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A closing connection's last bytes go with "more follows": they are
+    /// delivered whole with the end of the connection, whether it closes or
+    /// only shuts its write side (lingering close).
+    #[test]
+    fn last_bytes_before_close_arrive_with_the_eof() {
+        for shut in [false, true] {
+            let (s, mut c) = pair();
+            let mut out = Output::default();
+            out.push(b"HTTP/1.1 200 OK\r\n\r\nbody");
+            let w = out.write_to(&s, true).unwrap_or_else(|e| panic!("write: {e}"));
+            assert_eq!(w.bytes, 23);
+            assert!(out.is_empty());
+            if shut {
+                s.shutdown(std::net::Shutdown::Write).unwrap_or_else(|e| panic!("shutdown: {e}"));
+            } else {
+                drop(s);
+            }
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).unwrap_or_else(|e| panic!("read: {e}"));
+            assert_eq!(got, b"HTTP/1.1 200 OK\r\n\r\nbody");
+        }
     }
 
     #[test]
