@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's benchmark: Berth beside nginx (one worker) and lighttpd on
 # equivalent configurations (same files, access logs off, sendfile on,
-# keep-alive on), each server pinned to core 0 and the load (wrk) to core 1,
+# keep-alive on, deferred accept: TCP_DEFER_ACCEPT of 1 s), each server pinned to core 0 and the load (wrk) to core 1,
 # every scenario against each server in turn, in one run. Prints requests/s,
 # server CPU microseconds per request (from /proc/PID/stat), Berth's ratios,
 # and writes bench/results.md and a chart, bench/results.png (gnuplot); the
@@ -13,17 +13,31 @@
 # mod_cgi (nginx has no CGI), and idle keep-alive connections (RSS per
 # connection).
 #
-# Usage: bench/run.sh [--short]
+# Usage: bench/run.sh [--short] [--only REGEX] [--rounds N] [--no-deferred]
 #   --short: one 3 s run per server and scenario, 1,000 idle connections (a
 #   smoke run); default: three rounds of 5 s (medians) and 10,000 idle
 #   connections.
+#   --only REGEX: only the scenarios whose name matches (grep -E; the idle
+#   row's name is "idle"), for a closer look at one row by hand.
+#   --rounds N: N rounds instead of three.
+#   --no-deferred: all three servers without deferred accept.
+# A short run, or one with --only, prints its table and leaves the committed
+# bench/results.md and bench/results.png alone.
 # Installs nginx-light, lighttpd, wrk and gnuplot-nox with apt-get when run as
 # root. Never run by the tests; machines here are shared, so read ratios from
 # one run, not absolute numbers across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=5s; rounds=3; idle=10000; out=bench
-if [ "${1:-}" = "--short" ]; then duration=3s; rounds=1; idle=1000; fi
+duration=5s; rounds=3; idle=10000; out=bench; only=""; partial=0; deferred=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --short) duration=3s; rounds=1; idle=1000; partial=1; shift ;;
+    --only) only=$2; partial=1; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --no-deferred) deferred=0; partial=1; shift ;;
+    *) echo "usage: bench/run.sh [--short] [--only REGEX] [--rounds N] [--no-deferred]" >&2; exit 2 ;;
+  esac
+done
 
 need=()
 for tool in nginx:nginx-light lighttpd:lighttpd wrk:wrk gnuplot:gnuplot-nox; do
@@ -51,8 +65,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# A short run prints its table but leaves the committed full run's files alone.
-if [ "$rounds" = 1 ]; then out=$work; fi
+# A short or partial run prints its table but leaves the committed full run's
+# files alone.
+if [ "$partial" = 1 ]; then out=$work; fi
 mkdir -p "$work/www/cgi-bin" "$work/logs"
 printf 'printf "Content-Type: text/plain\\n\\nhello\\n"\n' > "$work/www/cgi-bin/hello.sh"
 head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$work/www/1k.txt"
@@ -70,12 +85,13 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 declare -A port
 for s in berth nginx lighttpd; do port[$s]=$(free_port); done
 
+defer_berth=""; [ "$deferred" = 1 ] && defer_berth=" deferred"
 cat > "$work/berth.conf" <<CONF
 max_connections 20000;
 access_log off;
 error_log $work/logs/berth-error.log;
 server {
-    listen 127.0.0.1:${port[berth]};
+    listen 127.0.0.1:${port[berth]}$defer_berth;
     root $work/www;
     location /cgi-bin { cgi .sh /bin/sh; }
 }
@@ -99,7 +115,7 @@ http {
     fastcgi_temp_path $work/logs;
     uwsgi_temp_path $work/logs;
     scgi_temp_path $work/logs;
-    server { listen 127.0.0.1:${port[nginx]}; root $work/www; }
+    server { listen 127.0.0.1:${port[nginx]}$defer_berth; root $work/www; }
 }
 CONF
 cat > "$work/lighttpd.conf" <<CONF
@@ -108,6 +124,7 @@ server.modules = ("mod_cgi")
 server.document-root = "$work/www"
 server.bind = "127.0.0.1"
 server.port = ${port[lighttpd]}
+server.defer-accept = $deferred
 server.errorlog = "$work/logs/lighttpd-error.log"
 server.max-keep-alive-requests = 1000000
 server.max-keep-alive-idle = 75
@@ -136,6 +153,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((N
 # scenario NAME CONNS PATH [wrk options...]: $rounds wrk runs per server.
 scenario() {
   local name=$1 conns=$2 path=$3; shift 3
+  if [ -n "$only" ] && ! grep -qE -- "$only" <<<"$name"; then return; fi
   local line="$name"
   declare -A r c
   r[nginx]=0; c[nginx]=0
@@ -180,6 +198,7 @@ servers="berth lighttpd" scenario "CGI hello (sh), 10" 10 /cgi-bin/hello.sh
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 declare -A per
 for s in berth nginx lighttpd; do
+  if [ -n "$only" ] && ! grep -qE -- "$only" <<<idle; then per[$s]=0; continue; fi
   before=$(rss_kib "${pid[$s]}")
   after=$(python3 - "${port[$s]}" "$idle" "${pid[$s]}" <<'PY'
 import socket, sys, time
@@ -229,7 +248,7 @@ for row in "${rows[@]}"; do
   printf '"%s" %s %s %s\n' "$name" "$(awk -v a="$rb" -v b="$rn" 'BEGIN{print b ? a / b : 0}')" 1 \
     "$(awk -v a="$rl" -v b="$rn" 'BEGIN{print b ? a / b : 0}')"
 done > "$work/chart.dat"
-gnuplot <<GP
+[ ${#rows[@]} -gt 0 ] && gnuplot <<GP
 set terminal pngcairo size 1000,520 font "sans,10"
 set output "$out/results.png"
 set title "Requests/s relative to nginx (one worker), one run on $(nproc) cores"
