@@ -15,11 +15,11 @@
 #
 # Usage: bench/run.sh [--short] [--only REGEX] [--rounds N] [--no-deferred]
 #   --short: one 3 s run per server and scenario, 1,000 idle connections (a
-#   smoke run); default: three rounds of 5 s (medians) and 10,000 idle
-#   connections.
+#   smoke run); default: five rounds of 3 s (medians, and medians of each
+#   round's ratios) and 10,000 idle connections.
 #   --only REGEX: only the scenarios whose name matches (grep -E; the idle
 #   row's name is "idle"), for a closer look at one row by hand.
-#   --rounds N: N rounds instead of three.
+#   --rounds N: N rounds instead of five.
 #   --no-deferred: all three servers without deferred accept.
 # A short run, or one with --only, prints its table and leaves the committed
 # bench/results.md and bench/results.png alone.
@@ -28,7 +28,7 @@
 # one run, not absolute numbers across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=5s; rounds=3; idle=10000; out=bench; only=""; partial=0; deferred=1
+duration=3s; rounds=5; idle=10000; out=bench; only=""; partial=0; deferred=1
 while [ $# -gt 0 ]; do
   case $1 in
     --short) duration=3s; rounds=1; idle=1000; partial=1; shift ;;
@@ -150,41 +150,52 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 rows=()
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
+# Steal time (what the hypervisor gave the machine's neighbours) and all
+# time, in ticks of every CPU, from /proc/stat.
+steal_total() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b) printf "%.3f", a / b; else print 0 }'; }
 # scenario NAME CONNS PATH [wrk options...]: $rounds wrk runs per server.
 scenario() {
   local name=$1 conns=$2 path=$3; shift 3
   if [ -n "$only" ] && ! grep -qE -- "$only" <<<"$name"; then return; fi
-  local line="$name"
-  declare -A r c
+  declare -A r c rs cs
   r[nginx]=0; c[nginx]=0
-  declare -A rs cs
-  # Rounds: the servers take turns (A B C A B C ...) and each figure is the
-  # median of its rounds, so a burst of load from the machine's neighbours
-  # (steal time) does not decide a row.
+  local st0 st1 ng="" lt="" rn rl steal
+  read -r -a st0 <<<"$(steal_total)"
+  # Rounds: the servers take turns (A B C A B C ...); each figure is the
+  # median of its rounds and each ratio the median of the rounds' ratios
+  # (Berth's rate over the other's in the same round, seconds apart), so a
+  # burst of load from the machine's neighbours (steal time) does not
+  # decide a row.
   for _ in $(seq "$rounds"); do
+    declare -A got=()
     for s in $servers; do
       local t0 t1 out reqs
       t0=$(cpu_ticks "${pid[$s]}")
       out=$($cli_pin wrk -t1 -c"$conns" -d"$duration" "$@" "http://127.0.0.1:${port[$s]}$path")
       t1=$(cpu_ticks "${pid[$s]}")
-      rs[$s]+=" $(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")"
+      got[$s]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+      rs[$s]+=" ${got[$s]}"
       reqs=$(awk '/requests in/ {print $1}' <<<"$out")
       cs[$s]+=" $(awk -v t=$((t1 - t0)) -v hz="$tck" -v n="$reqs" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')"
       if grep -q 'Socket errors' <<<"$out"; then echo "  ($s: $(grep 'Socket errors' <<<"$out" | xargs))" >&2; fi
     done
+    ng+=" $(ratio "${got[berth]}" "${got[nginx]:-0}")"
+    lt+=" $(ratio "${got[berth]}" "${got[lighttpd]}")"
   done
+  read -r -a st1 <<<"$(steal_total)"
+  steal=$(awk -v s=$((st1[0] - st0[0])) -v t=$((st1[1] - st0[1])) 'BEGIN { printf "%.0f", t ? 100 * s / t : 0 }')
   for s in $servers; do
     r[$s]=$(median ${rs[$s]})
     c[$s]=$(median ${cs[$s]})
   done
-  rows+=("$name|${r[berth]}|${c[berth]}|${r[nginx]}|${c[nginx]}|${r[lighttpd]}|${c[lighttpd]}")
-  printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s\n' "$name" "${r[berth]}" "${c[berth]}" "${r[nginx]}" "${c[nginx]}" \
-    "${r[lighttpd]}" "${c[lighttpd]}" \
-    "$(awk -v a="${r[berth]}" -v b="${r[nginx]}" 'BEGIN{printf "%.2f", b ? a / b : 0}')" \
-    "$(awk -v a="${r[berth]}" -v b="${r[lighttpd]}" 'BEGIN{printf "%.2f", b ? a / b : 0}')"
+  rn=$(median $ng); rl=$(median $lt)
+  rows+=("$name|${r[berth]}|${c[berth]}|${r[nginx]}|${c[nginx]}|${r[lighttpd]}|${c[lighttpd]}|$rn|$rl|$steal")
+  printf '%-28s %9s %7s %9s %7s %9s %7s %6.2f %6.2f %5s%%\n' "$name" "${r[berth]}" "${c[berth]}" "${r[nginx]}" "${c[nginx]}" \
+    "${r[lighttpd]}" "${c[lighttpd]}" "$rn" "$rl" "$steal"
 }
 
-printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s\n' scenario berth "us/req" nginx "us/req" lighttpd "us/req" "b/ng" "b/lt"
+printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s %6s\n' scenario berth "us/req" nginx "us/req" lighttpd "us/req" "b/ng" "b/lt" steal
 scenario "1 KiB keep-alive, 50" 50 /1k.txt
 scenario "1 KiB keep-alive, 500" 500 /1k.txt
 scenario "1 MiB keep-alive, 10" 10 /1m.bin
@@ -225,28 +236,26 @@ done
 printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]}" "" "${per[nginx]}" "" "${per[lighttpd]}" ""
 
 {
-  echo "| scenario | Berth | nginx | lighttpd | Berth/nginx | Berth/lighttpd |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| scenario | Berth | nginx | lighttpd | Berth/nginx | Berth/lighttpd | steal |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for row in "${rows[@]}"; do
-    IFS='|' read -r name rb cb rn cn rl cl <<<"$row"
+    IFS='|' read -r name rb cb rn cn rl cl qn ql st <<<"$row"
     nginx_cell="$rn, $cn us"; [ "$rn" = 0 ] && nginx_cell="n/a"
-    printf '| %s | %s, %s us | %s | %s, %s us | %s | %s |\n' "$name" "$rb" "$cb" "$nginx_cell" "$rl" "$cl" \
-      "$(awk -v a="$rb" -v b="$rn" 'BEGIN{if (b) printf "%.2f", a / b; else printf "n/a"}')" \
-      "$(awk -v a="$rb" -v b="$rl" 'BEGIN{printf "%.2f", b ? a / b : 0}')"
+    qn=$(awk -v q="$qn" 'BEGIN { if (q > 0) printf "%.2f", q; else printf "n/a" }')
+    printf '| %s | %s, %s us | %s | %s, %s us | %s | %.2f | %s %% |\n' "$name" "$rb" "$cb" "$nginx_cell" "$rl" "$cl" "$qn" "$ql" "$st"
   done
-  printf '| idle keep-alive memory | %s B/conn | %s B/conn | %s B/conn | %s | %s |\n' "${per[berth]}" "${per[nginx]}" "${per[lighttpd]}" \
+  printf '| idle keep-alive memory | %s B/conn | %s B/conn | %s B/conn | %s | %s | |\n' "${per[berth]}" "${per[nginx]}" "${per[lighttpd]}" \
     "$(awk -v a="${per[berth]}" -v b="${per[nginx]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')" \
     "$(awk -v a="${per[berth]}" -v b="${per[lighttpd]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')"
   echo
-  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, servers on core 0, wrk on core 1; requests/s and server CPU per request; $idle idle connections)"
+  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, ratios the median of the rounds' ratios, servers on core 0, wrk on core 1; requests/s and server CPU per request; steal: the share of the machine's CPU time the hypervisor gave to others during the row; $idle idle connections)"
 } > "$out/results.md"
 
 # The chart: requests/s relative to nginx, per scenario and server.
 for row in "${rows[@]}"; do
-  IFS='|' read -r name rb _ rn _ rl _ <<<"$row"
+  IFS='|' read -r name _ _ rn _ _ _ qn ql _ <<<"$row"
   [ "$rn" = 0 ] && continue   # no nginx figure (CGI): not on a chart relative to nginx
-  printf '"%s" %s %s %s\n' "$name" "$(awk -v a="$rb" -v b="$rn" 'BEGIN{print b ? a / b : 0}')" 1 \
-    "$(awk -v a="$rl" -v b="$rn" 'BEGIN{print b ? a / b : 0}')"
+  printf '"%s" %s %s %s\n' "$name" "$qn" 1 "$(awk -v n="$qn" -v l="$ql" 'BEGIN { print l ? n / l : 0 }')"
 done > "$work/chart.dat"
 [ ${#rows[@]} -gt 0 ] && gnuplot <<GP
 set terminal pngcairo size 1000,520 font "sans,10"
