@@ -258,16 +258,13 @@ impl Output {
         let Some(Part::File { file, offset, remaining }) = self.parts.front_mut() else {
             return Ok(Written { bytes: 0, exhausted: false });
         };
-        let mut want = usize::try_from(*remaining).unwrap_or(usize::MAX).min(SENDFILE_CHUNK);
-        if *remaining > want as u64 {
-            // Not the file's last call: end it on a segment boundary, so
-            // that its tail does not leave as a short segment of its own
-            // (with TCP_NODELAY; on loopback, 64 KiB segments, that was a
-            // fifth segment every 256 KiB and a fifth more CPU a request).
+        let want = if *remaining > SENDFILE_CHUNK as u64 {
             // The MSS is asked each time: it grows with the peer's window.
             let mss = platform::net::tcp_mss(socket.as_fd()).unwrap_or(1);
-            want = aligned_chunk(want, self.sent - self.segment_start, mss);
-        }
+            file_call(*remaining, self.sent - self.segment_start, mss)
+        } else {
+            usize::try_from(*remaining).unwrap_or(SENDFILE_CHUNK)
+        };
         let n = match platform::sendfile::sendfile(socket.as_fd(), file.as_fd(), *offset, want) {
             // The file shrank under us: the promised length cannot be sent.
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
@@ -302,6 +299,21 @@ impl Output {
     /// buffers at keep-alive too).
     pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
         (self.is_empty() && self.buf.capacity() > 0).then(|| std::mem::take(&mut self.buf))
+    }
+}
+
+/// How much of a file with `remaining` bytes (more than [`SENDFILE_CHUNK`])
+/// one `sendfile` asks for: [`SENDFILE_CHUNK`] or less, ending on a segment
+/// boundary so that its tail does not leave as a short segment of its own
+/// (with `TCP_NODELAY`; on loopback's 64 KiB segments that was a fifth
+/// segment every 256 KiB, and a fifth more CPU a request); or all of it
+/// when less than a segment would be left for another call (one turn less).
+fn file_call(remaining: u64, into: u64, mss: u32) -> usize {
+    let want = aligned_chunk(SENDFILE_CHUNK, into, mss);
+    if remaining.saturating_sub(want as u64) <= u64::from(mss) {
+        usize::try_from(remaining).unwrap_or(want)
+    } else {
+        want
     }
 }
 
@@ -382,6 +394,31 @@ mod tests {
         c.read_exact(&mut got).unwrap_or_else(|e| panic!("read: {e}"));
         assert_eq!(got, want);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn file_calls_are_aligned_and_leave_no_sliver() {
+        let mss = 65_483;
+        // A 1 MiB file after a 235-byte head, call by call.
+        let mut remaining: u64 = 1 << 20;
+        let mut into = 235;
+        let mut calls = Vec::new();
+        while remaining > 0 {
+            // As `write_to` does.
+            let n = if remaining > SENDFILE_CHUNK as u64 {
+                file_call(remaining, into, mss)
+            } else {
+                remaining as usize
+            };
+            calls.push(n);
+            remaining -= n as u64;
+            into = 0;
+        }
+        // Four calls, not five: the last takes the 1,083 bytes a fifth
+        // would have sent alone.
+        assert_eq!(calls, [261_697, 261_932, 261_932, 263_015]);
+        assert!(calls.iter().all(|&n| n <= SENDFILE_CHUNK + mss as usize));
+        assert_eq!(calls.iter().sum::<usize>(), 1 << 20);
     }
 
     #[test]
