@@ -457,11 +457,22 @@ fn check_upload_stores(raw: &[RawServer], servers: &[Server], warnings: &mut Vec
 }
 
 /// Creates and removes a file in `dir`: the one sure test that the server's
-/// user may write there (permissions, ACLs, read-only mounts).
+/// user may write there (permissions, ACLs, read-only mounts). The name is
+/// new for each call (process id and a counter: two threads, or a `berth -t`
+/// beside the server, probe the same folder at once), and a name already
+/// taken (a probe left by a killed process) moves on to the next.
 fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".berth-probe-{}", std::process::id()));
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
-    std::fs::remove_file(&probe)
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut tries = 0;
+    loop {
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = dir.join(format!(".berth-probe-{}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+            Ok(_) => return std::fs::remove_file(&probe),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Every error page must be a readable file under the server's root.
@@ -1123,6 +1134,26 @@ server {
         assert!(c.warnings[0]
             .to_string()
             .starts_with("/etc/berth/berth.conf:1:37: warning: duplicate extension \"x\""));
+    }
+
+    /// Threads probing one folder at once all find it writable (the probe
+    /// name once held only the process id, and the corpus tests, run in
+    /// parallel, saw "File exists").
+    #[test]
+    fn probes_of_one_folder_at_once_do_not_collide() {
+        let dir = std::env::temp_dir().join(format!("berth-probe-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || (0..200).all(|_| probe_writable(&dir).is_ok()))
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "a probe was left behind");
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]
