@@ -24,8 +24,10 @@ use crate::http::response::Framing;
 
 /// Responses are queued until the buffer holds this much (pipelining).
 pub const PIPELINE_BYTES: usize = 64 * 1024;
-/// Most bytes one `sendfile` call is asked for (the fairness budget per
-/// loop iteration; lighttpd's figure too). Larger calls were measured
+/// Bytes one `sendfile` call is asked for (the fairness budget per loop
+/// iteration; lighttpd's figure too): at most this much, rounded down to a
+/// segment boundary, except a file's last call, which may take up to one
+/// segment more rather than leave a sliver for another turn. Larger calls were measured
 /// slower: what the network cannot take at once waits in the socket and is
 /// sent from the ACK path, on whichever core receives the ACKs
 /// (bench/README.md).
@@ -202,10 +204,10 @@ impl Output {
         }
     }
 
-    /// One `write` or `sendfile` to `socket`. A file is sent
-    /// [`SENDFILE_CHUNK`] bytes a call at most, each call but the last
-    /// ending on a segment boundary (a whole number of the socket's MSS
-    /// after what the current segment already holds). `closing`: the connection
+    /// One `write` or `sendfile` to `socket`. A file is sent about
+    /// [`SENDFILE_CHUNK`] bytes a call, each call but the last ending on a
+    /// segment boundary (a whole number of the socket's MSS after what the
+    /// current segment already holds; see `file_call`). `closing`: the connection
     /// closes (or shuts its write side) as soon as the queue is empty, so
     /// the queue's last bytes go with "more follows" (`MSG_MORE`) and leave
     /// in one segment with the FIN that `close` adds, as nginx's corked
