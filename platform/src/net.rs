@@ -608,6 +608,14 @@ mod tests {
         assert_eq!(&got, b"GET");
     }
 
+    /// A client and the server side of its connection, over loopback.
+    fn connected_pair() -> (TcpStream, TcpStream) {
+        let listener = bind_listener(localhost_v4(), &ListenOptions::default()).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = accept_blocking(&listener);
+        (client, server)
+    }
+
     /// Accepts on a non-blocking listener, waiting up to 5 s for a connection.
     fn accept_blocking(listener: &TcpListener) -> (TcpStream, SocketAddr) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -681,9 +689,7 @@ mod tests {
 
     #[test]
     fn tcp_mss_of_a_connected_socket() {
-        let listener = bind_listener(localhost_v4(), &ListenOptions::default()).unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = accept_blocking(&listener);
+        let (client, server) = connected_pair();
         for stream in [&client, &server] {
             let mss = tcp_mss(stream.as_fd()).unwrap();
             assert!((536..=65_535).contains(&mss), "{mss}");
@@ -692,9 +698,7 @@ mod tests {
 
     #[test]
     fn set_nodelay_toggles_tcp_nodelay() {
-        let listener = bind_listener(localhost_v4(), &ListenOptions::default()).unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = accept_blocking(&listener);
+        let (client, server) = connected_pair();
         for stream in [&client, &server] {
             set_nodelay(stream.as_fd(), true).unwrap();
             assert!(stream.nodelay().unwrap());
