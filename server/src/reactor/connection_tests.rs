@@ -94,6 +94,17 @@ impl Rig {
         std::thread::sleep(Duration::from_millis(5));
     }
 
+    /// What the reactor does on `Verdict::Close`: the connection releases
+    /// what it holds and its socket closes. The socket is shut down rather
+    /// than dropped (the rig keeps the connection); either way the kernel
+    /// sends what a last write held back with "more follows" (`MSG_MORE`),
+    /// which an open socket may keep until its next write.
+    fn close(&mut self) {
+        let mut env = Env { site: &self.site, rt: &mut self.rt, sources: &mut self.sources };
+        self.conn.close(&mut env);
+        let _ = self.conn.stream.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Everything the client can read within the read timeout.
     fn received(&mut self) -> String {
         let mut out = Vec::new();
@@ -300,6 +311,7 @@ fn streamed_reply_is_chunked_for_http11_and_close_delimited_for_http10() {
         }
     }
     assert!(closed, "a close-delimited body ends with the connection");
+    rig.close();
     let got = rig.received();
     assert!(got.contains("Connection: close\r\n") && got.ends_with("\r\n\r\nabc"), "{got}");
     assert!(!got.contains("Transfer-Encoding") && !got.contains("Content-Length"), "{got}");
