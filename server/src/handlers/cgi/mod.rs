@@ -3,7 +3,7 @@
 //!
 //! - [`resolve`] finds the script in a request path (the first segment with
 //!   a `cgi` extension that is a regular file) and splits `SCRIPT_NAME` from
-//!   `PATH_INFO`; [`env`] builds its environment and [`head`] parses its
+//!   `PATH_INFO`; [`env`](mod@env) builds its environment and [`head`] parses its
 //!   header block: both pure, tested as tables.
 //! - [`Cgi`] is the [`Handler`]: it starts the script with
 //!   `std::process::Command` in its own process group (its folder as working
