@@ -422,24 +422,36 @@ impl Server {
     /// reaches that location): a GET of `URL/NAME` returns `dir/NAME`.
     /// Compares canonical paths, so it reads the file system.
     pub fn url_for_dir(&self, dir: &Path) -> Option<String> {
-        let dir = std::fs::canonicalize(dir).ok()?;
+        self.reaching(dir)
+            .into_iter()
+            .find(|(i, _)| {
+                self.locations.get(*i).is_some_and(|l| l.ret.is_none() && l.methods.contains("GET"))
+            })
+            .map(|(_, url)| url)
+    }
+
+    /// The locations through which a request reaches a file of the folder
+    /// `dir`: those whose `root` or `alias` holds it and that a request for
+    /// `URL/NAME` routes to, each as (index into [`Server::locations`], URL
+    /// path of `dir` without a trailing `/`), in location order. Compares
+    /// canonical paths, so it reads the file system.
+    pub fn reaching(&self, dir: &Path) -> Vec<(usize, String)> {
+        let Ok(dir) = std::fs::canonicalize(dir) else { return Vec::new() };
+        let mut found = Vec::new();
         for (i, loc) in self.locations.iter().enumerate() {
-            if loc.ret.is_some() || !loc.methods.contains("GET") {
-                continue;
-            }
             let Ok(base) = std::fs::canonicalize(loc.mapping.path()) else { continue };
             let Ok(rel) = dir.strip_prefix(&base) else { continue };
-            let rel = rel.to_str()?;
+            let Some(rel) = rel.to_str() else { continue };
             let url = match loc.mapping {
                 Mapping::Root(_) => format!("/{rel}"),
                 Mapping::Alias(_) => format!("{}/{rel}", loc.prefix.trim_end_matches('/')),
             };
             let url = url.trim_end_matches('/');
             if self.location_for(&format!("{url}/x")) == i {
-                return Some(url.to_string());
+                found.push((i, url.to_string()));
             }
         }
-        None
+        found
     }
 
     /// Whether `host` (already normalised: lowercase, no port, no trailing

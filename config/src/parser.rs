@@ -428,8 +428,9 @@ fn build_location(
 }
 
 /// Warns about an upload store that no location of its server serves (its
-/// files could not be fetched back: the answer has no `Location`) or that
-/// cannot take a file.
+/// files could not be fetched back: the answer has no `Location`), that a
+/// location running CGI scripts reaches (an uploaded script would run), or
+/// that cannot take a file.
 fn check_upload_stores(raw: &[RawServer], servers: &[Server], warnings: &mut Vec<Fail>) {
     for (r, server) in raw.iter().zip(servers) {
         for l in &r.scope.locations {
@@ -441,6 +442,24 @@ fn check_upload_stores(raw: &[RawServer], servers: &[Server], warnings: &mut Vec
                     format!(
                         "upload_store \"{shown}\" is outside every folder this server serves: \
                          uploads are stored but cannot be fetched back, and get no Location"
+                    ),
+                ));
+            }
+            // A stored `x.sh` fetched back through a location that runs
+            // `.sh` files would run: whoever may upload could run programs.
+            for (i, url) in server.reaching(store) {
+                let Some(through) = server.locations.get(i) else { continue };
+                if through.cgi.is_empty() || through.ret.is_some() {
+                    continue;
+                }
+                let exts: Vec<&str> = through.cgi.iter().map(|c| c.extension.as_str()).collect();
+                warnings.push(Fail::at(
+                    *pos,
+                    format!(
+                        "upload_store \"{shown}\" is reached through location \"{}\", which runs {} \
+                         files as CGI scripts: an uploaded script would run at {url}/NAME",
+                        through.prefix,
+                        exts.join(" ")
                     ),
                 ));
             }
@@ -1102,6 +1121,51 @@ server {
         assert!(c.warnings[0].message.contains("is outside every folder this server serves"));
         assert_eq!(c.servers[0].url_for_dir(&dir.join("www/up")).as_deref(), Some("/up"));
         assert_eq!(c.servers[0].url_for_dir(&dir.join("www")).as_deref(), Some(""));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn upload_store_that_a_cgi_location_reaches_is_warned() {
+        let dir = std::env::temp_dir().join(format!("berth-store-cgi-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["www/up", "www/cgi-bin", "files"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        let warned = |src: &str| -> Vec<String> {
+            let c = crate::parse(src, &dir.join("b.conf")).unwrap_or_else(|e| panic!("{e}"));
+            c.warnings.iter().map(|w| format!("{}:{}: {}", w.line, w.col, w.message)).collect()
+        };
+        // The store's own location runs scripts.
+        let w =
+            warned("server { root www; location /up { upload_store www/up; cgi .sh /bin/sh; } }");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("1:48: upload_store \"")
+                && w[0].ends_with(
+                    "is reached through location \"/up\", which runs .sh files as CGI scripts: \
+                     an uploaded script would run at /up/NAME"
+                ),
+            "{w:?}"
+        );
+        // Through the root's location, and through an alias elsewhere.
+        let w = warned(
+            "server { root www; location / { cgi .sh /bin/sh; cgi .py; }\n location /x { upload_store www/up; } }",
+        );
+        assert!(w.len() == 1 && w[0].contains("location \"/\", which runs .sh .py files"), "{w:?}");
+        let w = warned(
+            "server { root www; location /f { alias files; cgi .sh /bin/sh; }\n location /up { upload_store files; } }",
+        );
+        assert!(w.len() == 1 && w[0].contains("would run at /f/NAME"), "{w:?}");
+        // Scripts elsewhere, or the store's URL belongs to another location:
+        // nothing to warn about.
+        assert!(warned(
+            "server { root www; location /cgi-bin { cgi .sh /bin/sh; }\n location /up { upload_store www/up; } }"
+        )
+        .is_empty());
+        assert!(warned(
+            "server { root www; location / { cgi .sh /bin/sh; }\n location /up { upload_store www/up; } }"
+        )
+        .is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }
 
