@@ -296,6 +296,40 @@ tests::backend_tests! {
         berth.assert_running();
     }
 
+    /// `listen ... deferred` turned on and off by reloads on the socket the
+    /// reload keeps: a silent client then waits in the kernel (its server
+    /// side in `SYN_RECV`, no process sees it) or is accepted at once.
+    /// Linux only: read from `/proc/net/tcp`, and elsewhere `deferred` is
+    /// only warned about.
+    fn reload_turns_deferred_accept_on_and_off(backend) {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let mut berth = Berth::start(backend, &config("old", &port0(), ""), two_roots);
+        let port = berth.port(0);
+        let deferred = vec!["127.0.0.1:{port0} deferred".to_string()];
+        let steps = [(port0(), false), (deferred, true), (port0(), false)];
+        for (i, (listens, waits)) in steps.into_iter().enumerate() {
+            // The first step is the configuration the server started with.
+            if i > 0 {
+                let outcome = reload_with(&berth, &render(&berth, &config("new", &listens, "")));
+                assert_eq!(outcome, RELOADED, "stderr:\n{}", berth.stderr_text());
+            }
+            let mut silent = berth.connect();
+            let client_port = silent.stream().local_addr().map_or(0, |a| a.port());
+            std::thread::sleep(Duration::from_millis(200));
+            let state = server_side_state(port, client_port);
+            let expected = if waits { TCP_SYN_RECV } else { TCP_ESTABLISHED };
+            assert_eq!(state, Some(expected), "{listens:?}: server side of a silent client");
+            // A client that sends is served either way, the silent one too
+            // once it sends.
+            assert_eq!(berth.get("/which.txt").assert_status(200).text().len(), 4);
+            silent.send(get("/which.txt"));
+            silent.read_response().assert_status(200);
+        }
+        berth.assert_running();
+    }
+
     /// max_connections 4 with 4 idle keep-alive connections: a 5th client is
     /// answered at once (the oldest idle connection is closed to make room,
     /// as nginx does), not after keepalive_timeout.
@@ -380,4 +414,27 @@ fn wait_for_file_line(path: &std::path::Path, needle: &str) {
         assert!(Instant::now() < deadline, "no {needle:?} in {}:\n{text}", path.display());
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `/proc/net/tcp` states: a connection accepted by the kernel, and one
+/// still waiting in the listener's SYN queue (a deferred accept holds a
+/// silent client there).
+const TCP_ESTABLISHED: u8 = 0x01;
+const TCP_SYN_RECV: u8 = 0x03;
+
+/// The state of the server's side of the loopback connection from
+/// `client_port` to `server_port`, from `/proc/net/tcp` (Linux).
+fn server_side_state(server_port: u16, client_port: u16) -> Option<u8> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{server_port:04X}");
+    let remote = format!("0100007F:{client_port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let (l, r, st) = (fields.next()?, fields.next()?, fields.next()?);
+        if l == local && r == remote {
+            u8::from_str_radix(st, 16).ok()
+        } else {
+            None
+        }
+    })
 }
