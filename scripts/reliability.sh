@@ -12,9 +12,10 @@
 #     the clients are gone;
 #  4. siege -b -c 255 with a bounded request count on an empty page and a
 #     small file: 100.00 % availability, no failed transaction;
-#  5. endurance: mixed requests (keep-alive and close, 404s, bad requests)
-#     with fds and RSS sampled from /proc: fds back to the idle count, RSS
-#     growth under 1 MiB after warm-up (scripts/endurance.py).
+#  5. endurance: mixed requests (keep-alive and close, 404s, bad requests,
+#     uploads fetched back and deleted, CGI) with fds and RSS sampled from
+#     /proc: fds back to the idle count, RSS growth under 1 MiB after
+#     warm-up, no zombie child (scripts/endurance.py).
 #
 # Bounded by default (what .ci/run runs, a few minutes); RELIABILITY_FULL=1
 # runs the long forms (1,000,000 endurance requests, more attackers).
@@ -40,7 +41,8 @@ work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-mkdir -p "$work/www/post"
+mkdir -p "$work/www/post" "$work/www/cgi-bin" "$work/www/up"
+printf 'printf "Content-Type: text/plain\\n\\nhello from cgi\\n"\n' > "$work/www/cgi-bin/hello.sh"
 printf 'hello, world\n' > "$work/www/hello.txt"
 : > "$work/www/empty.html"
 head -c $((8 * 1024 * 1024)) /dev/zero > "$work/www/big.bin"
@@ -64,6 +66,12 @@ server {
     root $work/www;
     client_max_body_size 10;
     location /post { methods GET HEAD POST; }
+    location /cgi-bin { cgi .sh /bin/sh; }
+    location /up {
+        methods GET HEAD POST DELETE;
+        upload_store $work/www/up;
+        client_max_body_size 64k;
+    }
 }
 CONF
   if [ -n "${2:-}" ]; then
