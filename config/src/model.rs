@@ -423,7 +423,6 @@ impl Server {
     /// Compares canonical paths, so it reads the file system.
     pub fn url_for_dir(&self, dir: &Path) -> Option<String> {
         self.reaching(dir)
-            .into_iter()
             .find(|(i, _)| {
                 self.locations.get(*i).is_some_and(|l| l.ret.is_none() && l.methods.contains("GET"))
             })
@@ -433,25 +432,21 @@ impl Server {
     /// The locations through which a request reaches a file of the folder
     /// `dir`: those whose `root` or `alias` holds it and that a request for
     /// `URL/NAME` routes to, each as (index into [`Server::locations`], URL
-    /// path of `dir` without a trailing `/`), in location order. Compares
-    /// canonical paths, so it reads the file system.
-    pub fn reaching(&self, dir: &Path) -> Vec<(usize, String)> {
-        let Ok(dir) = std::fs::canonicalize(dir) else { return Vec::new() };
-        let mut found = Vec::new();
-        for (i, loc) in self.locations.iter().enumerate() {
-            let Ok(base) = std::fs::canonicalize(loc.mapping.path()) else { continue };
-            let Ok(rel) = dir.strip_prefix(&base) else { continue };
-            let Some(rel) = rel.to_str() else { continue };
+    /// path of `dir` without a trailing `/`), in location order, found as
+    /// the iterator is advanced. Compares canonical paths, so it reads the
+    /// file system.
+    pub fn reaching<'a>(&'a self, dir: &Path) -> impl Iterator<Item = (usize, String)> + 'a {
+        let dir = std::fs::canonicalize(dir).ok();
+        self.locations.iter().enumerate().filter_map(move |(i, loc)| {
+            let base = std::fs::canonicalize(loc.mapping.path()).ok()?;
+            let rel = dir.as_ref()?.strip_prefix(&base).ok()?.to_str()?;
             let url = match loc.mapping {
                 Mapping::Root(_) => format!("/{rel}"),
                 Mapping::Alias(_) => format!("{}/{rel}", loc.prefix.trim_end_matches('/')),
             };
             let url = url.trim_end_matches('/');
-            if self.location_for(&format!("{url}/x")) == i {
-                found.push((i, url.to_string()));
-            }
-        }
-        found
+            (self.location_for(&format!("{url}/x")) == i).then(|| (i, url.to_string()))
+        })
     }
 
     /// Whether `host` (already normalised: lowercase, no port, no trailing
