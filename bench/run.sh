@@ -154,13 +154,19 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((N
 # time, in ticks of every CPU, from /proc/stat.
 steal_total() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b) printf "%.3f", a / b; else print 0 }'; }
+# CPU seconds of the finished children of this shell (wrk and the tools of
+# a round), from what `times` wrote: `times` itself must run in this shell,
+# not in a $(...) subshell, which has children of its own.
+children_cpu() {
+  awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times"
+}
 # scenario NAME CONNS PATH [wrk options...]: $rounds wrk runs per server.
 scenario() {
   local name=$1 conns=$2 path=$3; shift 3
   if [ -n "$only" ] && ! grep -qE -- "$only" <<<"$name"; then return; fi
   declare -A r c rs cs
   r[nginx]=0; c[nginx]=0
-  local st0 st1 ng="" lt="" rn rl steal
+  local st0 st1 ng="" lt="" ld="" rn rl steal load
   read -r -a st0 <<<"$(steal_total)"
   # Rounds: the servers take turns (A B C A B C ...); each figure is the
   # median of its rounds and each ratio the median of the rounds' ratios
@@ -170,10 +176,13 @@ scenario() {
   for _ in $(seq "$rounds"); do
     declare -A got=()
     for s in $servers; do
-      local t0 t1 out reqs
+      local t0 t1 out reqs c0 c1 w0 w1
       t0=$(cpu_ticks "${pid[$s]}")
+      times > "$work/times"; c0=$(children_cpu); w0=$EPOCHREALTIME
       out=$($cli_pin wrk -t1 -c"$conns" -d"$duration" "$@" "http://127.0.0.1:${port[$s]}$path")
+      w1=$EPOCHREALTIME; times > "$work/times"; c1=$(children_cpu)
       t1=$(cpu_ticks "${pid[$s]}")
+      ld+=" $(awk -v a="$c0" -v b="$c1" -v x="$w0" -v y="$w1" 'BEGIN { printf "%.0f", (y > x ? 100 * (b - a) / (y - x) : 0) }')"
       got[$s]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
       rs[$s]+=" ${got[$s]}"
       reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -189,13 +198,13 @@ scenario() {
     r[$s]=$(median ${rs[$s]})
     c[$s]=$(median ${cs[$s]})
   done
-  rn=$(median $ng); rl=$(median $lt)
-  rows+=("$name|${r[berth]}|${c[berth]}|${r[nginx]}|${c[nginx]}|${r[lighttpd]}|${c[lighttpd]}|$rn|$rl|$steal")
-  printf '%-28s %9s %7s %9s %7s %9s %7s %6.2f %6.2f %5s%%\n' "$name" "${r[berth]}" "${c[berth]}" "${r[nginx]}" "${c[nginx]}" \
-    "${r[lighttpd]}" "${c[lighttpd]}" "$rn" "$rl" "$steal"
+  rn=$(median $ng); rl=$(median $lt); load=$(median $ld)
+  rows+=("$name|${r[berth]}|${c[berth]}|${r[nginx]}|${c[nginx]}|${r[lighttpd]}|${c[lighttpd]}|$rn|$rl|$steal|$load")
+  printf '%-28s %9s %7s %9s %7s %9s %7s %6.2f %6.2f %5s%% %5s%%\n' "$name" "${r[berth]}" "${c[berth]}" "${r[nginx]}" "${c[nginx]}" \
+    "${r[lighttpd]}" "${c[lighttpd]}" "$rn" "$rl" "$steal" "$load"
 }
 
-printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s %6s\n' scenario berth "us/req" nginx "us/req" lighttpd "us/req" "b/ng" "b/lt" steal
+printf '%-28s %9s %7s %9s %7s %9s %7s %6s %6s %6s %6s\n' scenario berth "us/req" nginx "us/req" lighttpd "us/req" "b/ng" "b/lt" steal wrk
 scenario "1 KiB keep-alive, 50" 50 /1k.txt
 scenario "1 KiB keep-alive, 500" 500 /1k.txt
 scenario "1 MiB keep-alive, 10" 10 /1m.bin
@@ -236,19 +245,19 @@ done
 printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]}" "" "${per[nginx]}" "" "${per[lighttpd]}" ""
 
 {
-  echo "| scenario | Berth | nginx | lighttpd | Berth/nginx | Berth/lighttpd | steal |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| scenario | Berth | nginx | lighttpd | Berth/nginx | Berth/lighttpd | steal | wrk CPU |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   for row in "${rows[@]}"; do
-    IFS='|' read -r name rb cb rn cn rl cl qn ql st <<<"$row"
+    IFS='|' read -r name rb cb rn cn rl cl qn ql st ld <<<"$row"
     nginx_cell="$rn, $cn us"; [ "$rn" = 0 ] && nginx_cell="n/a"
     qn=$(awk -v q="$qn" 'BEGIN { if (q > 0) printf "%.2f", q; else printf "n/a" }')
-    printf '| %s | %s, %s us | %s | %s, %s us | %s | %.2f | %s %% |\n' "$name" "$rb" "$cb" "$nginx_cell" "$rl" "$cl" "$qn" "$ql" "$st"
+    printf '| %s | %s, %s us | %s | %s, %s us | %s | %.2f | %s %% | %s %% |\n' "$name" "$rb" "$cb" "$nginx_cell" "$rl" "$cl" "$qn" "$ql" "$st" "$ld"
   done
-  printf '| idle keep-alive memory | %s B/conn | %s B/conn | %s B/conn | %s | %s | |\n' "${per[berth]}" "${per[nginx]}" "${per[lighttpd]}" \
+  printf '| idle keep-alive memory | %s B/conn | %s B/conn | %s B/conn | %s | %s | | |\n' "${per[berth]}" "${per[nginx]}" "${per[lighttpd]}" \
     "$(awk -v a="${per[berth]}" -v b="${per[nginx]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')" \
     "$(awk -v a="${per[berth]}" -v b="${per[lighttpd]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')"
   echo
-  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, ratios the median of the rounds' ratios, servers on core 0, wrk on core 1; requests/s and server CPU per request; steal: the share of the machine's CPU time the hypervisor gave to others during the row; $idle idle connections)"
+  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, ratios the median of the rounds' ratios, servers on core 0, wrk on core 1; requests/s and server CPU per request; steal: the share of the machine's CPU time the hypervisor gave to others during the row; wrk CPU: the load generator's share of its core, median of the row's runs (near 100 %, the client sets the rate and the server CPU per request tells the servers apart); $idle idle connections)"
 } > "$out/results.md"
 
 # The chart: requests/s relative to nginx, per scenario and server.
