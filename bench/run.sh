@@ -274,7 +274,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set logscale y 2
-set yrange [0.25:32]
+set yrange [0.25:64]
 set ylabel "x nginx (log scale)"
 set xtics rotate by -20
 set key top left
