@@ -315,12 +315,29 @@ tests::backend_tests! {
                 let outcome = reload_with(&berth, &render(&berth, &config("new", &listens, "")));
                 assert_eq!(outcome, RELOADED, "stderr:\n{}", berth.stderr_text());
             }
-            let mut silent = berth.connect();
-            let client_port = silent.stream().local_addr().map_or(0, |a| a.port());
-            std::thread::sleep(Duration::from_millis(200));
-            let state = server_side_state(port, client_port);
+            // The handshake is done (or nearly: the kernel may finish it in a
+            // softirq a moment later) when `connect` returns, so the state
+            // is read at once and for at most 300 ms until it is the one
+            // expected. A deferred client is let in after about 1 s (a
+            // retransmitted SYN-ACK), so a reading later than that (a
+            // stalled test thread) proves nothing and is taken again.
             let expected = if waits { TCP_SYN_RECV } else { TCP_ESTABLISHED };
-            assert_eq!(state, Some(expected), "{listens:?}: server side of a silent client");
+            let mut tries = 0;
+            let mut silent = loop {
+                tries += 1;
+                let start = Instant::now();
+                let mut silent = berth.connect();
+                let client_port = silent.stream().local_addr().map_or(0, |a| a.port());
+                let mut state = server_side_state(port, client_port);
+                while state != Some(expected) && start.elapsed() < Duration::from_millis(300) {
+                    std::thread::sleep(Duration::from_millis(10));
+                    state = server_side_state(port, client_port);
+                }
+                if start.elapsed() < Duration::from_millis(800) || tries == 5 {
+                    assert_eq!(state, Some(expected), "{listens:?}: server side of a silent client");
+                    break silent;
+                }
+            };
             // A client that sends is served either way, the silent one too
             // once it sends.
             assert_eq!(berth.get("/which.txt").assert_status(200).text().len(), 4);
