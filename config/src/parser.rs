@@ -1089,14 +1089,9 @@ server {
 
     #[test]
     fn upload_store_outside_the_served_tree_is_warned() {
-        let dir = std::env::temp_dir().join(format!("berth-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["www/up", "private", "files"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        }
+        let dir = fresh_dir("berth-store", &["www/up", "private", "files"]);
         let warned = |src: &str| -> Vec<String> {
-            let c = crate::parse(src, &dir.join("b.conf")).unwrap_or_else(|e| panic!("{e}"));
-            c.warnings.iter().map(|w| format!("{}:{}", w.line, w.col)).collect()
+            parse_warnings(&dir, src).into_iter().map(|(pos, _)| pos).collect()
         };
         // Served through the root, or through an alias: no warning.
         assert!(warned("server { root www; location /up { upload_store www/up; } }").is_empty());
@@ -1126,14 +1121,9 @@ server {
 
     #[test]
     fn upload_store_that_a_cgi_location_reaches_is_warned() {
-        let dir = std::env::temp_dir().join(format!("berth-store-cgi-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["www/up", "www/cgi-bin", "files"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        }
+        let dir = fresh_dir("berth-store-cgi", &["www/up", "www/cgi-bin", "files"]);
         let warned = |src: &str| -> Vec<String> {
-            let c = crate::parse(src, &dir.join("b.conf")).unwrap_or_else(|e| panic!("{e}"));
-            c.warnings.iter().map(|w| format!("{}:{}: {}", w.line, w.col, w.message)).collect()
+            parse_warnings(&dir, src).into_iter().map(|(pos, m)| format!("{pos}: {m}")).collect()
         };
         // The store's own location runs scripts.
         let w =
@@ -1167,6 +1157,23 @@ server {
         )
         .is_empty());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A new, empty folder `TAG-PID` under the temporary folder, holding the
+    /// folders `dirs`.
+    fn fresh_dir(tag: &str, dirs: &[&str]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in dirs {
+            std::fs::create_dir_all(dir.join(d)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        dir
+    }
+
+    /// The warnings of `src` as a file in `dir`: (`LINE:COL`, message).
+    fn parse_warnings(dir: &Path, src: &str) -> Vec<(String, String)> {
+        let c = crate::parse(src, &dir.join("b.conf")).unwrap_or_else(|e| panic!("{e}"));
+        c.warnings.iter().map(|w| (format!("{}:{}", w.line, w.col), w.message.clone())).collect()
     }
 
     fn warnings(src: &str) -> Vec<String> {
