@@ -27,8 +27,8 @@ pub const PIPELINE_BYTES: usize = 64 * 1024;
 /// Bytes one `sendfile` call is asked for (the fairness budget per loop
 /// iteration; lighttpd's figure too): at most this much, rounded down to a
 /// segment boundary, except a file's last call, which may take up to one
-/// segment more rather than leave a sliver for another turn. Larger calls were measured
-/// slower: what the network cannot take at once waits in the socket and is
+/// segment more rather than leave a sliver for another turn. Larger calls
+/// were measured slower: what the network cannot take at once waits in the socket and is
 /// sent from the ACK path, on whichever core receives the ACKs
 /// (bench/README.md).
 pub const SENDFILE_CHUNK: usize = 256 * 1024;
@@ -232,8 +232,9 @@ impl Output {
             // A head followed by a file: "more follows", so the head leaves
             // in one segment with the file's first bytes (sent next turn).
             let head_of_file = matches!(self.parts.front(), Some(Part::File { .. }));
-            let before_fin = closing && self.parts.is_empty();
-            let sent = if head_of_file || before_fin {
+            // The last bytes before the FIN: "more follows" too (see the doc).
+            let more = head_of_file || (closing && self.parts.is_empty());
+            let sent = if more {
                 platform::net::send_more(socket.as_fd(), out)
             } else {
                 (&mut &*socket).write(out)
@@ -245,7 +246,7 @@ impl Output {
             };
             self.pos += n;
             self.sent += n as u64;
-            if !(head_of_file || before_fin) {
+            if !more {
                 self.segment_start = self.sent;
             }
             if self.pos == self.buf.len() {
@@ -260,13 +261,14 @@ impl Output {
         let Some(Part::File { file, offset, remaining }) = self.parts.front_mut() else {
             return Ok(Written { bytes: 0, exhausted: false });
         };
-        let want = if *remaining > SENDFILE_CHUNK as u64 {
-            // The MSS is asked each time: it grows with the peer's window.
-            let mss = platform::net::tcp_mss(socket.as_fd()).unwrap_or(1);
-            file_call(*remaining, self.sent - self.segment_start, mss)
+        // The MSS is asked before each call but a file's last (which takes
+        // what remains, aligned or not): it grows with the peer's window.
+        let mss = if *remaining > SENDFILE_CHUNK as u64 {
+            platform::net::tcp_mss(socket.as_fd()).unwrap_or(1)
         } else {
-            usize::try_from(*remaining).unwrap_or(SENDFILE_CHUNK)
+            1
         };
+        let want = file_call(*remaining, self.sent - self.segment_start, mss);
         let n = match platform::sendfile::sendfile(socket.as_fd(), file.as_fd(), *offset, want) {
             // The file shrank under us: the promised length cannot be sent.
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
@@ -304,13 +306,17 @@ impl Output {
     }
 }
 
-/// How much of a file with `remaining` bytes (more than [`SENDFILE_CHUNK`])
-/// one `sendfile` asks for: [`SENDFILE_CHUNK`] or less, ending on a segment
-/// boundary so that its tail does not leave as a short segment of its own
-/// (with `TCP_NODELAY`; on loopback's 64 KiB segments that was a fifth
-/// segment every 256 KiB, and a fifth more CPU a request); or all of it
-/// when less than a segment would be left for another call (one turn less).
+/// How much of a file with `remaining` bytes one `sendfile` asks for: all
+/// of it up to [`SENDFILE_CHUNK`]; else [`SENDFILE_CHUNK`] or less, ending on
+/// a segment boundary so that its tail does not leave as a short segment of
+/// its own (with `TCP_NODELAY`; on loopback's 64 KiB segments that was a
+/// fifth segment every 256 KiB, and a fifth more CPU a request); or all of
+/// it when less than a segment would be left for another call (one turn
+/// less).
 fn file_call(remaining: u64, into: u64, mss: u32) -> usize {
+    if remaining <= SENDFILE_CHUNK as u64 {
+        return usize::try_from(remaining).unwrap_or(SENDFILE_CHUNK);
+    }
     let want = aligned_chunk(SENDFILE_CHUNK, into, mss);
     if remaining.saturating_sub(want as u64) <= u64::from(mss) {
         usize::try_from(remaining).unwrap_or(want)
@@ -406,12 +412,7 @@ mod tests {
         let mut into = 235;
         let mut calls = Vec::new();
         while remaining > 0 {
-            // As `write_to` does.
-            let n = if remaining > SENDFILE_CHUNK as u64 {
-                file_call(remaining, into, mss)
-            } else {
-                remaining as usize
-            };
+            let n = file_call(remaining, into, mss);
             calls.push(n);
             remaining -= n as u64;
             into = 0;
