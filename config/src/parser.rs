@@ -457,7 +457,8 @@ fn check_upload_stores(raw: &[RawServer], servers: &[Server], warnings: &mut Vec
                     *pos,
                     format!(
                         "upload_store \"{shown}\" is reached through location \"{}\", which runs {} \
-                         files as CGI scripts: an uploaded script would run at {url}/NAME",
+                         files as CGI scripts: an uploaded script would run at {url}/NAME (store \
+                         uploads in a folder that location does not serve)",
                         through.prefix,
                         exts.join(" ")
                     ),
@@ -1133,7 +1134,8 @@ server {
             w[0].starts_with("1:48: upload_store \"")
                 && w[0].ends_with(
                     "is reached through location \"/up\", which runs .sh files as CGI scripts: \
-                     an uploaded script would run at /up/NAME"
+                     an uploaded script would run at /up/NAME (store uploads in a folder that \
+                     location does not serve)"
                 ),
             "{w:?}"
         );
