@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The `Connection: close` row against a ceiling: Berth and nginx (one
+# worker, as in run.sh) beside bench/ceiling/ceiling.c, the least an HTTP
+# server can do for that row (take the request, write one fixed response,
+# close), with a graceful close and with an abortive one (a reset, which a
+# real server must not use: it is measured only to show what the FIN
+# handshake costs the client). Servers on core 0, wrk -t1 on core 1, rounds
+# of 3 s in turns; prints the medians of requests/s, of the server's and of
+# wrk's CPU per connection, and of each round's ratio to nginx.
+#
+# When the graceful ceiling is no faster than nginx, the row is decided by
+# the client's core: no server, however little it does, can show more
+# connections a second to that client.
+#
+# Usage: bench/ceiling.sh [ROUNDS]   (default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+for tool in nginx:nginx-light wrk:wrk cc:gcc; do
+  if ! command -v "${tool%%:*}" >/dev/null && [ ! -x "/usr/sbin/${tool%%:*}" ]; then
+    [ "$(id -u)" = 0 ] || { echo "ceiling: install ${tool#*:} first" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" >/dev/null
+  fi
+done
+export PATH=$PATH:/usr/sbin
+if [ "$(nproc)" -ge 2 ]; then srv_pin="taskset -c 0"; cli_pin="taskset -c 1"; else srv_pin=""; cli_pin=""; fi
+
+cargo build --release -q -p server --bin berth
+berth_bin=$PWD/${CARGO_TARGET_DIR:-target}/release/berth
+work=$(mktemp -d)
+declare -A pid port
+cleanup() {
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cc -O2 -o "$work/ceiling" bench/ceiling/ceiling.c
+mkdir -p "$work/www" "$work/logs"
+head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$work/www/1k.txt"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+servers="berth nginx ceiling abortive"
+for s in $servers; do port[$s]=$(free_port); done
+
+cat > "$work/berth.conf" <<CONF
+max_connections 20000;
+access_log off;
+error_log $work/logs/berth-error.log;
+server { listen 127.0.0.1:${port[berth]} deferred; root $work/www; }
+CONF
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx.pid;
+error_log $work/logs/nginx-error.log;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path $work/logs;
+    proxy_temp_path $work/logs;
+    fastcgi_temp_path $work/logs;
+    uwsgi_temp_path $work/logs;
+    scgi_temp_path $work/logs;
+    server { listen 127.0.0.1:${port[nginx]} deferred; root $work/www; }
+}
+CONF
+$srv_pin "$berth_bin" -c "$work/berth.conf" 2>"$work/logs/berth.err" & pid[berth]=$!
+$srv_pin nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/nginx.err" & pid[nginx]=$!
+$srv_pin "$work/ceiling" "${port[ceiling]}" "$work/www/1k.txt" & pid[ceiling]=$!
+$srv_pin "$work/ceiling" "${port[abortive]}" "$work/www/1k.txt" abortive & pid[abortive]=$!
+for s in $servers; do
+  ok=0
+  for _ in $(seq 50); do
+    [ "$(curl -s "http://127.0.0.1:${port[$s]}/1k.txt" | wc -c)" = 1024 ] && { ok=1; break; }
+    sleep 0.1
+  done
+  [ $ok = 1 ] || { echo "ceiling: $s did not answer" >&2; cat "$work"/logs/*.err >&2; exit 1; }
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
+declare -A rate srv cli rat
+TIMEFORMAT='%U %S'
+for _ in $(seq "$rounds"); do
+  declare -A got=()
+  for s in $servers; do
+    t0=$(cpu_ticks "${pid[$s]}")
+    { time $cli_pin wrk -t1 -c50 -d3s -H 'Connection: close' "http://127.0.0.1:${port[$s]}/1k.txt" > "$work/out"; } 2> "$work/time"
+    t1=$(cpu_ticks "${pid[$s]}")
+    n=$(awk '/requests in/ {print $1}' "$work/out")
+    got[$s]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/out")
+    rate[$s]+=" ${got[$s]}"
+    srv[$s]+=" $(awk -v t=$((t1 - t0)) -v hz="$tck" -v n="$n" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')"
+    cli[$s]+=" $(awk -v n="$n" '{ printf "%.1f", n ? ($1 + $2) * 1e6 / n : 0 }' "$work/time")"
+    if grep -q 'Socket errors' "$work/out"; then echo "  ($s: $(grep 'Socket errors' "$work/out" | xargs))" >&2; fi
+  done
+  for s in $servers; do rat[$s]+=" $(awk -v a="${got[$s]}" -v b="${got[nginx]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"; done
+done
+printf '%-10s %10s %14s %14s %9s\n' server "req/s" "server us/conn" "wrk us/conn" "x nginx"
+for s in $servers; do
+  printf '%-10s %10s %14s %14s %9.2f\n' "$s" "$(median ${rate[$s]})" "$(median ${srv[$s]})" "$(median ${cli[$s]})" "$(median ${rat[$s]})"
+done
+echo "($(date -u +%F), $(nproc) cores, wrk -t1 -c50 with Connection: close, median of $rounds rounds of 3 s in turns; ceiling: bench/ceiling/ceiling.c, abortive: the same with a reset instead of a FIN)"
