@@ -24,14 +24,21 @@ use crate::http::response::Framing;
 
 /// Responses are queued until the buffer holds this much (pipelining).
 pub const PIPELINE_BYTES: usize = 64 * 1024;
-/// Bytes one `sendfile` call is asked for (the fairness budget per loop
-/// iteration; lighttpd's figure too): at most this much, rounded down to a
-/// segment boundary, except a file's last call, which may take up to one
-/// segment more rather than leave a sliver for another turn. Larger calls
-/// were measured slower: what the network cannot take at once waits in the socket and is
-/// sent from the ACK path, on whichever core receives the ACKs
+/// Bytes one `sendfile` call is asked for when a file is larger than
+/// [`SENDFILE_WHOLE`] (the fairness budget per loop iteration; lighttpd's
+/// figure too): at most this much, rounded down to a segment boundary,
+/// except a file's last call, which may take up to one segment more rather
+/// than leave a sliver for another turn. Larger calls were measured slower
+/// for such files: what the network cannot take at once waits in the socket
+/// and is sent from the ACK path, on whichever core receives the ACKs
 /// (bench/README.md).
 pub const SENDFILE_CHUNK: usize = 256 * 1024;
+/// A file of at most this many bytes is asked for in one `sendfile` call
+/// (as much of it as the socket takes; the rest next turn): one turn a
+/// response instead of four for a 1 MiB file, measured faster for the
+/// server and the client alike (bench/README.md). nginx's own budget a
+/// call is 2 MiB (`sendfile_max_chunk`).
+pub const SENDFILE_WHOLE: usize = 1024 * 1024;
 /// Most stream bytes waiting in the buffer before the handler is asked for
 /// more (the back-pressure bound of a streamed body).
 pub const STREAM_BYTES: usize = 16 * 1024;
@@ -43,8 +50,9 @@ pub const KEEP_BUFFER_BYTES: usize = 4 * PIPELINE_BYTES;
 enum Part {
     /// Bytes queued behind a file or a stream.
     Bytes(Vec<u8>),
-    /// `remaining` bytes of `file` from `offset`.
-    File { file: File, offset: u64, remaining: u64 },
+    /// `remaining` bytes of `file` from `offset`; `whole`: the part is at
+    /// most [`SENDFILE_WHOLE`] bytes, asked for in one call.
+    File { file: File, offset: u64, remaining: u64, whole: bool },
     /// A body its handler is still producing.
     Stream(Framing),
 }
@@ -139,7 +147,8 @@ impl Output {
     pub fn push_file(&mut self, file: File, offset: u64, len: u64) {
         if len > 0 {
             self.queued += len;
-            self.parts.push_back(Part::File { file, offset, remaining: len });
+            let whole = len <= SENDFILE_WHOLE as u64;
+            self.parts.push_back(Part::File { file, offset, remaining: len, whole });
         }
     }
 
@@ -258,17 +267,17 @@ impl Output {
             }
             return Ok(Written { bytes: n, exhausted: n < len });
         }
-        let Some(Part::File { file, offset, remaining }) = self.parts.front_mut() else {
+        let Some(Part::File { file, offset, remaining, whole }) = self.parts.front_mut() else {
             return Ok(Written { bytes: 0, exhausted: false });
         };
         // The MSS is asked before each call but a file's last (which takes
         // what remains, aligned or not): it grows with the peer's window.
-        let mss = if *remaining > SENDFILE_CHUNK as u64 {
+        let mss = if !*whole && *remaining > SENDFILE_CHUNK as u64 {
             platform::net::tcp_mss(socket.as_fd()).unwrap_or(1)
         } else {
             1
         };
-        let want = file_call(*remaining, self.sent - self.segment_start, mss);
+        let want = file_call(*remaining, *whole, self.sent - self.segment_start, mss);
         let n = match platform::sendfile::sendfile(socket.as_fd(), file.as_fd(), *offset, want) {
             // The file shrank under us: the promised length cannot be sent.
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
@@ -307,14 +316,15 @@ impl Output {
 }
 
 /// How much of a file with `remaining` bytes one `sendfile` asks for: all
-/// of it up to [`SENDFILE_CHUNK`]; else [`SENDFILE_CHUNK`] or less, ending on
+/// of it when the file is at most [`SENDFILE_WHOLE`] bytes (`whole`) or
+/// what remains is at most [`SENDFILE_CHUNK`]; else [`SENDFILE_CHUNK`] or less, ending on
 /// a segment boundary so that its tail does not leave as a short segment of
 /// its own (with `TCP_NODELAY`; on loopback's 64 KiB segments that was a
 /// fifth segment every 256 KiB, and a fifth more CPU a request); or all of
 /// it when less than a segment would be left for another call (one turn
 /// less).
-fn file_call(remaining: u64, into: u64, mss: u32) -> usize {
-    if remaining <= SENDFILE_CHUNK as u64 {
+fn file_call(remaining: u64, whole: bool, into: u64, mss: u32) -> usize {
+    if whole || remaining <= SENDFILE_CHUNK as u64 {
         return usize::try_from(remaining).unwrap_or(SENDFILE_CHUNK);
     }
     let want = aligned_chunk(SENDFILE_CHUNK, into, mss);
@@ -407,21 +417,26 @@ mod tests {
     #[test]
     fn file_calls_are_aligned_and_leave_no_sliver() {
         let mss = 65_483;
-        // A 1 MiB file after a 235-byte head, call by call.
-        let mut remaining: u64 = 1 << 20;
+        // A file just over SENDFILE_WHOLE after a 235-byte head, call by
+        // call: five aligned calls, not six: the last takes the 1,295
+        // bytes a sixth would have sent alone.
+        let len = (1 << 20) + 262_144;
+        let mut remaining: u64 = len;
         let mut into = 235;
         let mut calls = Vec::new();
         while remaining > 0 {
-            let n = file_call(remaining, into, mss);
+            let n = file_call(remaining, false, into, mss);
             calls.push(n);
             remaining -= n as u64;
             into = 0;
         }
-        // Four calls, not five: the last takes the 1,083 bytes a fifth
-        // would have sent alone.
-        assert_eq!(calls, [261_697, 261_932, 261_932, 263_015]);
+        assert_eq!(calls, [261_697, 261_932, 261_932, 261_932, 263_227]);
         assert!(calls.iter().all(|&n| n <= SENDFILE_CHUNK + mss as usize));
-        assert_eq!(calls.iter().sum::<usize>(), 1 << 20);
+        assert_eq!(calls.iter().sum::<usize>() as u64, len);
+        // A file of at most SENDFILE_WHOLE: all of it in one call, and
+        // what a short call left, all at once again.
+        assert_eq!(file_call(1 << 20, true, 235, mss), 1 << 20);
+        assert_eq!(file_call(700_000, true, 0, mss), 700_000);
     }
 
     #[test]
