@@ -14,6 +14,7 @@
 # connection).
 #
 # Usage: bench/run.sh [--short] [--only REGEX] [--rounds N] [--no-deferred]
+#                     [--cap PERCENT]
 #   --short: one 3 s run per server and scenario, 1,000 idle connections (a
 #   smoke run); default: five rounds of 3 s (medians, and medians of each
 #   round's ratios) and 10,000 idle connections.
@@ -21,6 +22,11 @@
 #   row's name is "idle"), for a closer look at one row by hand.
 #   --rounds N: N rounds instead of five.
 #   --no-deferred: all three servers without deferred accept.
+#   --cap PERCENT: each server in a cgroup of its own with a CPU quota of
+#   PERCENT of a core (cgroup v1 `cpu.cfs_quota_us` or v2 `cpu.max`; needs
+#   root): the same budget for all three, so that the server, not the load
+#   generator on the other core, sets the rate (wrk's core saturates at
+#   `Connection: close` on two cores; see bench/README.md).
 # A short run, or one with --only, prints its table and leaves the committed
 # bench/results.md and bench/results.png alone.
 # Installs nginx-light, lighttpd, wrk and gnuplot-nox with apt-get when run as
@@ -28,14 +34,15 @@
 # one run, not absolute numbers across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=3s; rounds=5; idle=10000; out=bench; only=""; partial=0; deferred=1
+duration=3s; rounds=5; idle=10000; out=bench; only=""; partial=0; deferred=1; cap=""
 while [ $# -gt 0 ]; do
   case $1 in
     --short) duration=3s; rounds=1; idle=1000; partial=1; shift ;;
     --only) only=$2; partial=1; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --no-deferred) deferred=0; partial=1; shift ;;
-    *) echo "usage: bench/run.sh [--short] [--only REGEX] [--rounds N] [--no-deferred]" >&2; exit 2 ;;
+    --cap) cap=$2; partial=1; shift 2 ;;
+    *) echo "usage: bench/run.sh [--short] [--only REGEX] [--rounds N] [--no-deferred] [--cap PERCENT]" >&2; exit 2 ;;
   esac
 done
 
@@ -58,10 +65,13 @@ cargo build --release -q -p server --bin berth
 berth_bin=$PWD/${CARGO_TARGET_DIR:-target}/release/berth
 work=$(mktemp -d)
 declare -A pid
+groups=()
 cleanup() {
   for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  sleep 0.1
+  for g in "${groups[@]}"; do rmdir "$g" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -144,6 +154,26 @@ for s in berth nginx lighttpd; do
   done
   [ $ok = 1 ] || { echo "bench: $s did not answer" >&2; cat "$work"/logs/*.err >&2; exit 1; }
 done
+
+# --cap: a cgroup with a CPU quota for each server (and the CGI scripts it
+# starts, which inherit it).
+if [ -n "$cap" ]; then
+  for s in berth nginx lighttpd; do
+    if [ -w /sys/fs/cgroup/cpu ]; then
+      g=/sys/fs/cgroup/cpu/berth-bench-$s
+      mkdir -p "$g" && echo 100000 > "$g/cpu.cfs_period_us" && echo $((cap * 1000)) > "$g/cpu.cfs_quota_us"
+    elif grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+      echo +cpu > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+      g=/sys/fs/cgroup/berth-bench-$s
+      mkdir -p "$g" && echo "$((cap * 1000)) 100000" > "$g/cpu.max"
+    else
+      echo "bench: --cap needs a writable cgroup cpu controller (run as root)" >&2; exit 1
+    fi
+    groups+=("$g")
+    echo "${pid[$s]}" > "$g/cgroup.procs"
+  done
+  echo "(each server capped at $cap % of a core)"
+fi
 
 servers="berth nginx lighttpd"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -257,7 +287,7 @@ printf '%-28s %9s %7s %9s %7s %9s %7s\n' "idle keep-alive, B/conn" "${per[berth]
     "$(awk -v a="${per[berth]}" -v b="${per[nginx]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')" \
     "$(awk -v a="${per[berth]}" -v b="${per[lighttpd]}" 'BEGIN{printf "%.2fx", b ? a / b : 0}')"
   echo
-  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, ratios the median of the rounds' ratios, servers on core 0, wrk on core 1; requests/s and server CPU per request; steal: the share of the machine's CPU time the hypervisor gave to others during the row; wrk CPU: the load generator's share of its core, median of the row's runs (near 100 %, the client sets the rate and the server CPU per request tells the servers apart); $idle idle connections)"
+  echo "($(date -u +%F), $(nproc) cores, wrk -t1, median of $rounds rounds of $duration taken in turns, ratios the median of the rounds' ratios, servers on core 0${cap:+ (each capped at $cap % of it)}, wrk on core 1; requests/s and server CPU per request; steal: the share of the machine's CPU time the hypervisor gave to others during the row; wrk CPU: the load generator's share of its core, median of the row's runs (near 100 %, the client sets the rate and the server CPU per request tells the servers apart); $idle idle connections)"
 } > "$out/results.md"
 
 # The chart: requests/s relative to nginx, per scenario and server.
