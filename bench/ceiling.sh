@@ -22,6 +22,7 @@
 # Usage: bench/ceiling.sh [ROUNDS]   (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rounds=${1:-5}
 for tool in nginx:nginx-light lighttpd:lighttpd wrk:wrk cc:gcc; do
   if ! command -v "${tool%%:*}" >/dev/null && [ ! -x "/usr/sbin/${tool%%:*}" ]; then
@@ -45,44 +46,9 @@ cc -O2 -o "$work/ceiling" bench/ceiling/ceiling.c
 mkdir -p "$work/www" "$work/logs"
 head -c 1024 /dev/urandom | base64 -w 0 | head -c 1024 > "$work/www/1k.txt"
 head -c $((1024 * 1024)) /dev/urandom > "$work/www/1m.bin"
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 all="berth nginx lighttpd ceiling reset file256 file1024"
 for s in $all; do port[$s]=$(free_port); done
-
-cat > "$work/berth.conf" <<CONF
-max_connections 20000;
-access_log off;
-error_log $work/logs/berth-error.log;
-server { listen 127.0.0.1:${port[berth]} deferred; root $work/www; }
-CONF
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/nginx.pid;
-error_log $work/logs/nginx-error.log;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path $work/logs;
-    proxy_temp_path $work/logs;
-    fastcgi_temp_path $work/logs;
-    uwsgi_temp_path $work/logs;
-    scgi_temp_path $work/logs;
-    server { listen 127.0.0.1:${port[nginx]} deferred; root $work/www; }
-}
-CONF
-cat > "$work/lighttpd.conf" <<CONF
-server.document-root = "$work/www"
-server.bind = "127.0.0.1"
-server.port = ${port[lighttpd]}
-server.defer-accept = 1
-server.errorlog = "$work/logs/lighttpd-error.log"
-server.max-keep-alive-requests = 1000000
-server.network-backend = "sendfile"
-CONF
+write_configs "$work" "${port[berth]}" "${port[nginx]}" "${port[lighttpd]}" 1
 $srv_pin "$berth_bin" -c "$work/berth.conf" 2>"$work/logs/berth.err" & pid[berth]=$!
 $srv_pin nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/nginx.err" & pid[nginx]=$!
 $srv_pin lighttpd -D -f "$work/lighttpd.conf" 2>"$work/logs/lighttpd.err" & pid[lighttpd]=$!
@@ -100,9 +66,7 @@ for s in $all; do
   [ $ok = 1 ] || { echo "ceiling: $s did not answer" >&2; cat "$work"/logs/*.err >&2; exit 1; }
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
 TIMEFORMAT='%U %S'
 # row TITLE REFERENCE "SERVERS" CONNS PATH [wrk options...]
 row() {

@@ -34,6 +34,7 @@
 # one run, not absolute numbers across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 duration=3s; rounds=5; idle=10000; out=bench; only=""; partial=0; deferred=1; cap=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -91,57 +92,9 @@ end
 request = function() return req end
 LUA
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 declare -A port
 for s in berth nginx lighttpd; do port[$s]=$(free_port); done
-
-defer_berth=""; [ "$deferred" = 1 ] && defer_berth=" deferred"
-cat > "$work/berth.conf" <<CONF
-max_connections 20000;
-access_log off;
-error_log $work/logs/berth-error.log;
-server {
-    listen 127.0.0.1:${port[berth]}$defer_berth;
-    root $work/www;
-    location /cgi-bin { cgi .sh /bin/sh; }
-}
-CONF
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/nginx.pid;
-error_log $work/logs/nginx-error.log;
-worker_rlimit_nofile 20000;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    client_body_temp_path $work/logs;
-    proxy_temp_path $work/logs;
-    fastcgi_temp_path $work/logs;
-    uwsgi_temp_path $work/logs;
-    scgi_temp_path $work/logs;
-    server { listen 127.0.0.1:${port[nginx]}$defer_berth; root $work/www; }
-}
-CONF
-cat > "$work/lighttpd.conf" <<CONF
-server.modules = ("mod_cgi")
-\$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = (".sh" => "/bin/sh") }
-server.document-root = "$work/www"
-server.bind = "127.0.0.1"
-server.port = ${port[lighttpd]}
-server.defer-accept = $deferred
-server.errorlog = "$work/logs/lighttpd-error.log"
-server.max-keep-alive-requests = 1000000
-server.max-keep-alive-idle = 75
-server.network-backend = "sendfile"
-server.max-connections = 20000
-server.max-fds = 40000
-CONF
+write_configs "$work" "${port[berth]}" "${port[nginx]}" "${port[lighttpd]}" "$deferred"
 
 $srv_pin "$berth_bin" -c "$work/berth.conf" 2>"$work/logs/berth.err" & pid[berth]=$!
 $srv_pin nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/nginx.err" & pid[nginx]=$!
@@ -176,10 +129,8 @@ if [ -n "$cap" ]; then
 fi
 
 servers="berth nginx lighttpd"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 rows=()
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
 # Steal time (what the hypervisor gave the machine's neighbours) and all
 # time, in ticks of every CPU, from /proc/stat.
 steal_total() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
