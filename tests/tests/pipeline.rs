@@ -58,6 +58,32 @@ tests::backend_tests! {
         assert!(status.is_some_and(|s| s.success()), "exit: {status:?}");
     }
 
+    /// Requests behind a long file are answered after it, in order: one
+    /// pipelined with the file's request, one sent while the file is under
+    /// way (the connection then watches only writability, level-triggered,
+    /// and must find what arrived meanwhile when it watches reads again).
+    fn requests_behind_a_long_file_are_answered_after_it(backend) {
+        let berth = Berth::start(backend, site::CONFIG, big);
+        let mut c = berth.connect();
+        c.send(format!("{}{}", get("/huge.bin"), get("/hello.txt")));
+        let mut first = vec![0; 256 * 1024];
+        c.stream().read_exact(&mut first).unwrap_or_else(|e| panic!("read: {e}"));
+        c.send("GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let mut all = first;
+        all.extend(c.read_until_close());
+        let head_end = all.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |p| p + 4);
+        let head = String::from_utf8_lossy(all.get(..head_end).unwrap_or_default()).into_owned();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains(&format!("Content-Length: {DOWNLOAD}")), "{head}");
+        let body = all.get(head_end..head_end + DOWNLOAD).unwrap_or_default();
+        assert!(body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "the file's bytes");
+        let rest = String::from_utf8_lossy(all.get(head_end + DOWNLOAD..).unwrap_or_default())
+            .into_owned();
+        assert_eq!(rest.matches("HTTP/1.1 200 OK").count(), 2, "{rest}");
+        assert_eq!(rest.matches(site::HELLO_TXT).count(), 2, "{rest}");
+        assert!(rest.ends_with(site::HELLO_TXT), "{rest}");
+    }
+
     /// The access log shows the request line the parser parsed: after the
     /// empty lines RFC 9112 §2.2 lets a server skip, and whole when long.
     fn access_log_shows_the_parsed_request_line(backend) {

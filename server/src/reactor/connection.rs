@@ -22,7 +22,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use poller::Interest;
+use poller::{Interest, Mode};
 
 use super::output::{Output, Written};
 use super::request::{Request, Stage};
@@ -156,6 +156,10 @@ pub struct Connection {
     /// fresh report must be asked for before the next read or write.
     read_open: bool,
     write_open: bool,
+    /// Edge-triggered backends: the registration is level-triggered write
+    /// interest for now, while a long file is sent (see
+    /// [`Connection::registration`]).
+    level_write: bool,
     /// The poller said the peer closed its side; read until EOF.
     eof_hint: bool,
     peer_eof: bool,
@@ -209,6 +213,7 @@ impl Connection {
             reported: Reported::default(),
             read_open: false,
             write_open: false,
+            level_write: false,
             eof_hint: false,
             peer_eof: false,
             linger_wanted: false,
@@ -273,7 +278,7 @@ impl Connection {
     /// Edge-triggered backends: whether readiness that was reported and
     /// not used up is wanted now, so the registration must be re-armed for
     /// a fresh report (no edge would come otherwise). Clears the memory.
-    pub fn take_rearm(&mut self) -> bool {
+    fn take_rearm(&mut self) -> bool {
         let rearm =
             (self.read_open && self.wants_read()) || (self.write_open && self.wants_write());
         if rearm {
@@ -281,6 +286,30 @@ impl Connection {
             self.write_open = false;
         }
         rearm
+    }
+
+    /// Edge-triggered backends: the registration the connection needs
+    /// after a turn, if it must change (one `reregister`). Normally edge
+    /// read and write interest, re-armed when readiness that was reported
+    /// and not used up is wanted now (see [`Connection::take_rearm`]). While
+    /// a long file is sent, level-triggered write interest only: the socket
+    /// is reported every turn it is writable, so a file of 1 MiB costs two
+    /// registration changes instead of a re-arm for each of its 16 calls.
+    /// Reads wait meanwhile (the client is sent a response; what it sends
+    /// is read after, when the edge registration reports what is there).
+    pub fn registration(&mut self) -> Option<(Interest, Mode)> {
+        let level = self.output.sending_long_file();
+        if level != self.level_write {
+            self.level_write = level;
+            self.read_open = false;
+            self.write_open = false;
+            return Some(if level {
+                (Interest::WRITABLE, Mode::Level)
+            } else {
+                (Interest::BOTH, Mode::Edge)
+            });
+        }
+        (!level && self.take_rearm()).then_some((Interest::BOTH, Mode::Edge))
     }
 
     fn rbuf_has_room(&self) -> bool {

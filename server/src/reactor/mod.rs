@@ -410,11 +410,11 @@ impl<P: Poller> Server<P> {
         }
         let token = Token(key.to_usize());
         let res = if self.edge {
-            if conn.take_rearm() {
-                let fd = conn.stream().as_fd();
-                self.poller.reregister(fd, token, Interest::BOTH, Mode::Edge)
-            } else {
-                Ok(())
+            match conn.registration() {
+                Some((interest, mode)) => {
+                    self.poller.reregister(conn.stream().as_fd(), token, interest, mode)
+                }
+                None => Ok(()),
             }
         } else {
             let want = conn.level_interest();

@@ -24,21 +24,14 @@ use crate::http::response::Framing;
 
 /// Responses are queued until the buffer holds this much (pipelining).
 pub const PIPELINE_BYTES: usize = 64 * 1024;
-/// Bytes one `sendfile` call is asked for when a file is larger than
-/// [`SENDFILE_WHOLE`] (the fairness budget per loop iteration; lighttpd's
-/// figure too): at most this much, rounded down to a segment boundary,
-/// except a file's last call, which may take up to one segment more rather
-/// than leave a sliver for another turn. Larger calls were measured slower
-/// for such files: what the network cannot take at once waits in the socket
-/// and is sent from the ACK path, on whichever core receives the ACKs
-/// (bench/README.md).
-pub const SENDFILE_CHUNK: usize = 256 * 1024;
-/// A file of at most this many bytes is asked for in one `sendfile` call
-/// (as much of it as the socket takes; the rest next turn): one turn a
-/// response instead of four for a 1 MiB file, measured faster for the
-/// server and the client alike (bench/README.md). nginx's own budget a
-/// call is 2 MiB (`sendfile_max_chunk`).
-pub const SENDFILE_WHOLE: usize = 1024 * 1024;
+/// Bytes one `sendfile` call is asked for (the fairness budget per loop
+/// iteration): at most this much, rounded down to a segment boundary (on
+/// loopback, whose MSS is 65,483 bytes, one segment a call), except a
+/// file's last call, which may take up to one segment more rather than
+/// leave a sliver for another turn. Larger calls (256 KiB, as lighttpd; 1
+/// MiB) were measured slower on the machine of 2026-12-07, for the server
+/// and the client alike (bench/README.md).
+pub const SENDFILE_CHUNK: usize = 64 * 1024;
 /// Most stream bytes waiting in the buffer before the handler is asked for
 /// more (the back-pressure bound of a streamed body).
 pub const STREAM_BYTES: usize = 16 * 1024;
@@ -50,9 +43,10 @@ pub const KEEP_BUFFER_BYTES: usize = 4 * PIPELINE_BYTES;
 enum Part {
     /// Bytes queued behind a file or a stream.
     Bytes(Vec<u8>),
-    /// `remaining` bytes of `file` from `offset`; `whole`: the part is at
-    /// most [`SENDFILE_WHOLE`] bytes, asked for in one call.
-    File { file: File, offset: u64, remaining: u64, whole: bool },
+    /// `remaining` bytes of `file` from `offset`; `mss`: the socket's
+    /// segment size, asked at the part's first call that needs it (0: not
+    /// yet).
+    File { file: File, offset: u64, remaining: u64, mss: u32 },
     /// A body its handler is still producing.
     Stream(Framing),
 }
@@ -109,6 +103,15 @@ impl Output {
             || matches!(self.parts.front(), Some(Part::Bytes(_) | Part::File { .. }))
     }
 
+    /// Whether the next write is a file's and more than two calls of it
+    /// remain: writability is then wanted every turn for a while, which a
+    /// level-triggered registration gives without a re-arm a call.
+    pub fn sending_long_file(&self) -> bool {
+        self.pos == self.buf.len()
+            && matches!(self.parts.front(), Some(Part::File { remaining, .. })
+                if *remaining > 2 * SENDFILE_CHUNK as u64)
+    }
+
     /// Whether a stream is queued (its handler still produces the body).
     pub fn has_stream(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Stream(_)))
@@ -147,8 +150,7 @@ impl Output {
     pub fn push_file(&mut self, file: File, offset: u64, len: u64) {
         if len > 0 {
             self.queued += len;
-            let whole = len <= SENDFILE_WHOLE as u64;
-            self.parts.push_back(Part::File { file, offset, remaining: len, whole });
+            self.parts.push_back(Part::File { file, offset, remaining: len, mss: 0 });
         }
     }
 
@@ -267,17 +269,17 @@ impl Output {
             }
             return Ok(Written { bytes: n, exhausted: n < len });
         }
-        let Some(Part::File { file, offset, remaining, whole }) = self.parts.front_mut() else {
+        let Some(Part::File { file, offset, remaining, mss }) = self.parts.front_mut() else {
             return Ok(Written { bytes: 0, exhausted: false });
         };
-        // The MSS is asked before each call but a file's last (which takes
-        // what remains, aligned or not): it grows with the peer's window.
-        let mss = if !*whole && *remaining > SENDFILE_CHUNK as u64 {
-            platform::net::tcp_mss(socket.as_fd()).unwrap_or(1)
-        } else {
-            1
-        };
-        let want = file_call(*remaining, *whole, self.sent - self.segment_start, mss);
+        // The MSS is asked once a file, before its first call that is not
+        // its last (which takes what remains, aligned or not): it grows
+        // with the peer's window early in a connection's life, and a
+        // `getsockopt` a call was one system call in three.
+        if *mss == 0 && *remaining > SENDFILE_CHUNK as u64 {
+            *mss = platform::net::tcp_mss(socket.as_fd()).unwrap_or(1).max(1);
+        }
+        let want = file_call(*remaining, self.sent - self.segment_start, *mss);
         let n = match platform::sendfile::sendfile(socket.as_fd(), file.as_fd(), *offset, want) {
             // The file shrank under us: the promised length cannot be sent.
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
@@ -316,15 +318,15 @@ impl Output {
 }
 
 /// How much of a file with `remaining` bytes one `sendfile` asks for: all
-/// of it when the file is at most [`SENDFILE_WHOLE`] bytes (`whole`) or
-/// what remains is at most [`SENDFILE_CHUNK`]; else [`SENDFILE_CHUNK`] or less, ending on
-/// a segment boundary so that its tail does not leave as a short segment of
-/// its own (with `TCP_NODELAY`; on loopback's 64 KiB segments that was a
-/// fifth segment every 256 KiB, and a fifth more CPU a request); or all of
+/// of it when that is at most [`SENDFILE_CHUNK`]; else [`SENDFILE_CHUNK`]
+/// or less, ending on a segment boundary so that its tail does not leave
+/// as a short segment of its own (with `TCP_NODELAY`; on loopback's 64 KiB
+/// segments a 64 KiB call was a full segment and a 53-byte one); or all of
 /// it when less than a segment would be left for another call (one turn
-/// less).
-fn file_call(remaining: u64, whole: bool, into: u64, mss: u32) -> usize {
-    if whole || remaining <= SENDFILE_CHUNK as u64 {
+/// less). `into`: bytes already in the current segment (a head held with
+/// `MSG_MORE`).
+fn file_call(remaining: u64, into: u64, mss: u32) -> usize {
+    if remaining <= SENDFILE_CHUNK as u64 {
         return usize::try_from(remaining).unwrap_or(SENDFILE_CHUNK);
     }
     let want = aligned_chunk(SENDFILE_CHUNK, into, mss);
@@ -417,26 +419,30 @@ mod tests {
     #[test]
     fn file_calls_are_aligned_and_leave_no_sliver() {
         let mss = 65_483;
-        // A file just over SENDFILE_WHOLE after a 235-byte head, call by
-        // call: five aligned calls, not six: the last takes the 1,295
-        // bytes a sixth would have sent alone.
-        let len = (1 << 20) + 262_144;
+        // A 1 MiB file after a 235-byte head, call by call: one segment a
+        // call (the first shares its segment with the head), and the last
+        // takes the 1,083 bytes a seventeenth call would have sent alone.
+        let len = 1 << 20;
         let mut remaining: u64 = len;
         let mut into = 235;
         let mut calls = Vec::new();
         while remaining > 0 {
-            let n = file_call(remaining, false, into, mss);
+            let n = file_call(remaining, into, mss);
             calls.push(n);
             remaining -= n as u64;
             into = 0;
         }
-        assert_eq!(calls, [261_697, 261_932, 261_932, 261_932, 263_227]);
+        let mut want = vec![65_248];
+        want.extend([65_483; 14]);
+        want.push(65_483 + 1_083);
+        assert_eq!(calls, want);
         assert!(calls.iter().all(|&n| n <= SENDFILE_CHUNK + mss as usize));
         assert_eq!(calls.iter().sum::<usize>() as u64, len);
-        // A file of at most SENDFILE_WHOLE: all of it in one call, and
-        // what a short call left, all at once again.
-        assert_eq!(file_call(1 << 20, true, 235, mss), 1 << 20);
-        assert_eq!(file_call(700_000, true, 0, mss), 700_000);
+        // At most a call's budget: all of it at once, aligned or not.
+        assert_eq!(file_call(65_536, 235, mss), 65_536);
+        assert_eq!(file_call(700, 0, mss), 700);
+        // A real network's MSS: 45 segments a call.
+        assert_eq!(file_call(1 << 20, 0, 1_448), 45 * 1_448);
     }
 
     #[test]
