@@ -129,6 +129,10 @@ if [ -n "$cap" ]; then
 fi
 
 servers="berth nginx lighttpd"
+# A warm-up for each server before the first row (1 s of its load): the
+# first wrk run of a fresh run was slower whatever it ran against, and
+# Berth's row always comes first.
+for s in $servers; do $cli_pin wrk -t1 -c50 -d1s "http://127.0.0.1:${port[$s]}/1k.txt" >/dev/null; done
 tck=$(getconf CLK_TCK)
 rows=()
 # Steal time (what the hypervisor gave the machine's neighbours) and all
