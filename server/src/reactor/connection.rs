@@ -291,12 +291,12 @@ impl Connection {
     /// Edge-triggered backends: the registration the connection needs
     /// after a turn, if it must change (one `reregister`). Normally edge
     /// read and write interest, re-armed when readiness that was reported
-    /// and not used up is wanted now (see `take_rearm`). While
-    /// a long file is sent, level-triggered write interest only: the socket
-    /// is reported every turn it is writable, so a file of 1 MiB costs two
+    /// and not used up is wanted now (see `take_rearm`). While a long file
+    /// is sent, level-triggered write interest only: the socket is
+    /// reported every turn it is writable, so a file of 1 MiB costs two
     /// registration changes instead of a re-arm for each of its 16 calls.
-    /// Reads wait meanwhile (the client is sent a response; what it sends
-    /// is read after, when the edge registration reports what is there).
+    /// Reads wait meanwhile (what the client sends is read after, when the
+    /// edge registration reports what is there).
     pub fn registration(&mut self) -> Option<(Interest, Mode)> {
         let level = self.output.sending_long_file();
         if level != self.level_write {

@@ -416,6 +416,40 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Level-triggered write interest is asked for only while a file's
+    /// calls are next and more than two of them remain: not while its
+    /// head waits, not for its last two calls, not for a short file.
+    #[test]
+    fn a_long_file_is_sending_until_two_calls_remain() {
+        let (s, mut c) = pair();
+        let dir = std::env::temp_dir().join(format!("berth-output-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let path = dir.join("f");
+        let len = 4 * SENDFILE_CHUNK;
+        std::fs::write(&path, vec![7u8; len]).unwrap_or_else(|e| panic!("write: {e}"));
+        let open = || File::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+
+        let mut out = Output::default();
+        out.push(b"head|");
+        out.push_file(open(), 0, len as u64);
+        assert!(!out.sending_long_file(), "the head goes first, edge-triggered");
+        let mut long = Vec::new();
+        while out.wants_write() {
+            out.write_to(&s, false).unwrap_or_else(|e| panic!("write: {e}"));
+            long.push(out.sending_long_file());
+            let mut sink = vec![0; 2 * SENDFILE_CHUNK];
+            let _ = c.read(&mut sink);
+        }
+        assert_eq!(long.first(), Some(&true), "after the head: {long:?}");
+        assert_eq!(long.last(), Some(&false), "{long:?}");
+        assert!(long.windows(2).all(|w| w[0] || !w[1]), "never back to long: {long:?}");
+
+        let mut short = Output::default();
+        short.push_file(open(), 0, 2 * SENDFILE_CHUNK as u64);
+        assert!(!short.sending_long_file(), "two calls: edge re-arms are cheaper");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn file_calls_are_aligned_and_leave_no_sliver() {
         let mss = 65_483;
